@@ -33,6 +33,7 @@ __all__ = [
     "GateState",
     "IntegerNeuronConfig",
     "IntegerTrace",
+    "in_range_input_max",
     "NeuronState",
     "membrane_bound",
     "required_membrane_width",
