@@ -61,31 +61,38 @@ def _signed_bits(magnitude: int) -> int:
     return int(magnitude).bit_length() + 1
 
 
-def membrane_bound(timesteps: int, precharge: int, threshold: int, input_max: int) -> int:
+def membrane_bound(
+    timesteps: int, precharge: int, threshold: int, input_max: int, predictive: bool = True
+) -> int:
     """Return an upper bound on ``|u|`` over a sample when ``|z| <= input_max`` and nothing saturates.
 
     The bound follows the worst case step by step: a pre-charge step gives
     ``|u| <= 2 B + input_max``, a firing step ``|u| <= max(2 B + input_max - theta, theta / 2)``
-    because a neuron that does not fire has ``|u_hat| < theta / 2``.
+    because a neuron that does not fire has ``|u_hat| < theta / 2``. Without
+    predictive spiking (binary spikes at ``theta``) a negative membrane never
+    fires, so every step gives ``|u| <= 2 B + input_max``.
     """
     theta = threshold << precharge
     bound = 0
     for n in range(1, timesteps + precharge + 1):
         current = input_max if n <= timesteps else 0
         widest = 2 * bound + current
-        if n > precharge:
+        if n > precharge and predictive:
             widest = max(widest - theta, theta // 2)
         bound = widest
     return bound
 
 
-def required_membrane_width(timesteps: int, precharge: int, threshold: int, input_max: int) -> int:
+def required_membrane_width(
+    timesteps: int, precharge: int, threshold: int, input_max: int, predictive: bool = True
+) -> int:
     """Return the membrane width at which no input with ``|z| <= input_max`` can saturate.
 
     The width also holds the full threshold ``threshold * 2^P``, which the
-    reset subtracts.
+    reset subtracts. ``predictive`` selects the spiking rule as in
+    :class:`IntegerNeuronConfig`.
     """
-    bound = membrane_bound(timesteps, precharge, threshold, input_max)
+    bound = membrane_bound(timesteps, precharge, threshold, input_max, predictive)
     return _signed_bits(max(bound, threshold << precharge))
 
 
@@ -157,7 +164,11 @@ class IntegerNeuronConfig:
                 f"use input_width >= {_signed_bits(self.threshold)}"
             )
         needed = required_membrane_width(
-            self.timesteps, self.precharge, self.threshold, in_range_input_max(self.precharge, self.threshold)
+            self.timesteps,
+            self.precharge,
+            self.threshold,
+            in_range_input_max(self.precharge, self.threshold),
+            self.predictive,
         )
         if self.membrane_width < needed:
             raise ValueError(
