@@ -87,4 +87,9 @@ def rate_decode(spikes, threshold=1.0):
 def spike_train_str(digits) -> str:
     """Render one ternary spike train as text, for example ``+0-+00``."""
     symbols = {1: "+", 0: "0", -1: "-"}
-    return "".join(symbols[int(d)] for d in np.asarray(digits).reshape(-1))
+    text = []
+    for digit in np.asarray(digits).reshape(-1):
+        if digit not in symbols:
+            raise ValueError(f"spike digits must be -1, 0 or +1, not {digit.item()!r}")
+        text.append(symbols[int(digit)])
+    return "".join(text)
