@@ -1,0 +1,1 @@
+"""ANN-to-SNN conversion: tracing, BatchNorm folding, calibration, simulation and operation counts."""

@@ -1,0 +1,244 @@
+"""The converted network: ReLU sites replaced by spiking layers, run as an ANN, for calibration or as an SNN.
+
+Simulation runs layer by layer with time folded into the batch: a tensor
+``[T * B, ...]`` holds step t of image b at row ``t * B + b``. Every linear
+operation (conv, linear, pooling, flattening, residual addition) then acts on
+each step's spike trains ``v s[t]`` at once, and adds its bias at each of the
+T input steps. The image drives the first layer directly: the same analog
+input at every step. A spiking layer reshapes its input currents to
+``[T, B, ...]``, runs the float neurons of :mod:`golden.neuron` (TMN with the
+ReLU gate, or IF for rate coding) and passes on ``v`` times the output digits.
+The network output is the last layer's input currents read out with the
+neuron's step weights, ``2^(T-k) / (2^T - 1)`` for TMN and ``1 / T`` for IF.
+
+Each TMN layer's output starts P steps after its input, so a network with L
+spiking layers on its longest path answers after ``T + L P`` steps; this
+layer-by-layer simulation assumes that residual branches of different depth
+are delayed to line up.
+
+Max pooling runs on each step's spike values ``v s[t]``: the maximum of the
+digits of one step is not the digit of the maximum value, so this is an
+approximation whose cost ``python -m golden.convert`` measures as part of the
+conversion loss; :attr:`SpikingNetwork.approximations` lists it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from golden.coding import Coding
+from golden.conversion.calibrate import percentile
+from golden.conversion.ops import OperationCounter, OperationCounts
+from golden.neuron import IF, TMN
+from golden.quant import QuantisedReLU
+
+__all__ = ["Mode", "SimulationResult", "SpikingNetwork", "SpikingSite"]
+
+
+class Mode(enum.Enum):
+    """What the sites of a converted network compute in a forward pass."""
+
+    ANN = "ann"
+    CALIBRATE = "calibrate"
+    SNN = "snn"
+
+
+class _Context:
+    """State shared by the sites and hooks of one forward pass."""
+
+    def __init__(self):
+        self.mode = Mode.ANN
+        self.timesteps = 1
+        self.precharge = 0
+        self.coding = Coding.TMN
+        self.batch = 0
+        self.counter: OperationCounter | None = None
+
+
+class SpikingSite(nn.Module):
+    """One ReLU call site: a ReLU (or quantised activation) in the ANN, a layer of spiking neurons in the SNN.
+
+    Attributes
+    ----------
+    name : str
+        Name of the fx node the site replaces.
+    source : str
+        Line of model code that called the activation.
+    threshold : float or None
+        Full threshold ``v`` of the neurons, set by calibration (or the learned clip value).
+    quantiser : QuantisedReLU or None
+        The quantised activation the site replaces, if any.
+    """
+
+    def __init__(self, name: str, source: str, context: _Context, quantiser: QuantisedReLU | None = None):
+        super().__init__()
+        self.name = name
+        self.source = source
+        self.quantiser = quantiser
+        self.threshold: float | None = float(quantiser.clip.detach()) if quantiser is not None else None
+        self.calibration: list[float] = []
+        self.calibration_max = 0.0
+        self.statistic = ("percentile", 99.99)
+        self._context = context
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = self._context.mode
+        if mode is Mode.SNN:
+            return self._spike(x)
+        y = self.quantiser(x) if self.quantiser is not None else F.relu(x)
+        if mode is Mode.CALIBRATE and self.quantiser is None:
+            kind, q = self.statistic
+            largest = y.detach().max().item()
+            self.calibration.append(largest if kind == "max" else percentile(y, q))
+            self.calibration_max = max(self.calibration_max, largest)
+        return y
+
+    def neuron(self, timesteps: int) -> nn.Module:
+        """Return the float neuron of this site for ``timesteps`` steps and the context's coding."""
+        context = self._context
+        if self.threshold is None:
+            raise ValueError(f"spiking site {self.name!r} has no threshold; calibrate the network first")
+        if context.coding is Coding.TMN:
+            return TMN(self.threshold, timesteps, context.precharge)
+        return IF(self.threshold, timesteps)
+
+    def _spike(self, x: torch.Tensor) -> torch.Tensor:
+        context = self._context
+        currents = x.reshape((context.timesteps, context.batch) + tuple(x.shape[1:]))
+        digits = self.neuron(context.timesteps)(currents)
+        if context.counter is not None:
+            context.counter.add_spikes(self.name, digits)
+        return (digits * self.threshold).reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, threshold={self.threshold}"
+
+
+@dataclasses.dataclass
+class SimulationResult:
+    """Outputs of one SNN run: readout per evaluated number of steps, and the operation counter."""
+
+    outputs: dict[int, torch.Tensor]
+    counter: OperationCounter
+
+
+class SpikingNetwork:
+    """A converted network: the traced model with its ReLU sites replaced by :class:`SpikingSite` modules.
+
+    Build it with :func:`golden.convert.convert`. ``ann(x)`` runs the folded
+    ANN (ReLU or quantised activations), ``simulate(x)`` the SNN.
+    """
+
+    def __init__(
+        self,
+        graph_module: fx.GraphModule,
+        sites: list[SpikingSite],
+        context: _Context,
+        *,
+        timesteps: int,
+        precharge: int,
+        coding: Coding,
+        approximations: list[str],
+        layer_kinds: dict[str, tuple[str, str]],
+        depth: int,
+    ):
+        self.graph_module = graph_module
+        self.sites = sites
+        self._context = context
+        self.timesteps = timesteps
+        self.precharge = precharge
+        self.coding = coding
+        self.approximations = approximations
+        self.layer_kinds = layer_kinds
+        self.depth = depth
+        self._install_hooks()
+
+    @property
+    def thresholds(self) -> list[float]:
+        """Threshold ``v`` of each spiking layer, in graph order."""
+        return [site.threshold for site in self.sites]
+
+    @property
+    def latency(self) -> int:
+        """Steps from the first input to the last output digit: ``T + L P`` with L spiking layers in depth."""
+        return self.timesteps + self.depth * (self.precharge if self.coding is Coding.TMN else 0)
+
+    def _install_hooks(self) -> None:
+        for target, (name, kind) in self.layer_kinds.items():
+            module = self.graph_module.get_submodule(target)
+            module.register_forward_hook(self._count_hook(name, kind))
+
+    def _count_hook(self, name: str, kind: str):
+        def hook(module, args, output):
+            context = self._context
+            if context.mode is not Mode.SNN or context.counter is None:
+                return
+            (x,) = args
+            if kind == "analog":
+                context.counter.add_analog(name, module, x, output, context.batch)
+            else:
+                context.counter.add_synaptic(name, module, x, output)
+
+        return hook
+
+    def set_mode(self, mode: Mode) -> None:
+        self._context.mode = mode
+
+    def ann(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the folded ANN's output for a batch ``x``."""
+        self._context.mode = Mode.ANN
+        with torch.no_grad():
+            return self.graph_module(x)
+
+    def simulate(
+        self, x: torch.Tensor, *, prefixes: list[int] | None = None, counter: OperationCounter | None = None
+    ) -> SimulationResult:
+        """Run the SNN on a batch ``x`` and return the readout.
+
+        ``prefixes`` (rate coding only) lists step counts T' <= T at which the
+        readout is also taken; IF neurons are causal, so the first T' steps of
+        a T-step run equal a T'-step run. Counts go to ``counter`` (a new one
+        if not given).
+        """
+        context = self._context
+        steps = self.timesteps
+        if prefixes and self.coding is not Coding.RATE:
+            raise ValueError("prefixes apply to rate coding only: TMN digit weights depend on T")
+        prefixes = sorted(set(prefixes or []) | {steps})
+        if prefixes[0] < 1 or prefixes[-1] > steps:
+            raise ValueError(f"prefixes must lie in [1, {steps}], not {prefixes}")
+        if counter is None:
+            counter = OperationCounter(self.coding.value, steps, self.precharge if self.coding is Coding.TMN else 0)
+        context.mode = Mode.SNN
+        context.timesteps = steps
+        context.precharge = self.precharge
+        context.coding = self.coding
+        context.batch = len(x)
+        context.counter = counter
+        try:
+            with torch.no_grad():
+                repeated = x.unsqueeze(0).expand((steps,) + tuple(x.shape)).reshape((steps * len(x),) + tuple(x.shape[1:]))
+                out = self.graph_module(repeated)
+        finally:
+            context.mode = Mode.ANN
+            context.counter = None
+        counter.images += len(x)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"the converted network must return one tensor, not {type(out).__name__}")
+        currents = out.reshape((steps, len(x)) + tuple(out.shape[1:])).to(torch.float64)
+        outputs = {}
+        for prefix in prefixes:
+            if self.coding is Coding.TMN:
+                outputs[prefix] = TMN(1.0, prefix, self.precharge).readout(currents)
+            else:
+                outputs[prefix] = IF(1.0, prefix).readout(currents[:prefix])
+        return SimulationResult(outputs, counter)
+
+    def counts(self, counter: OperationCounter, timesteps: int | None = None) -> OperationCounts:
+        """Return the per-image counts of ``counter``, optionally for its first ``timesteps`` steps."""
+        return counter.counts(timesteps)
