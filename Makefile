@@ -25,5 +25,10 @@ install:
 test: install
 	$(PYTHON) -m pytest -n $(JOBS) tests
 
+# The default TMN PE and IF PE; `python -m tmn_hw.gen SUBCOMMAND --help` lists every parameter.
+verilog:
+	$(PYTHON) -m tmn_hw.gen pe --out build/verilog/tmn_pe.v
+	$(PYTHON) -m tmn_hw.gen if-pe --out build/verilog/if_pe.v
+
 clean:
 	rm -rf build

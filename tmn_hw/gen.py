@@ -1,0 +1,143 @@
+"""Command line of the Verilog generator: ``python -m tmn_hw.gen {pe,if-pe} [options]``.
+
+Each subcommand elaborates one component from its flags and writes its
+Verilog with ``tmn_hw.verilog.write_verilog``; equal flags give
+byte-identical files. ``python -m tmn_hw.gen SUBCOMMAND --help`` lists the
+flags of a subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tmn_hw.if_pe import IFProcessingElement, minimum_if_membrane_width
+from tmn_hw.pe import TMNProcessingElement, minimum_membrane_width
+from tmn_hw.verilog import write_verilog
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("tmn_hw.gen")
+
+DEFAULT_DIRECTORY = Path("build/verilog")
+
+
+def _add_common_flags(parser: argparse.ArgumentParser, name: str, threshold: int) -> None:
+    parser.add_argument("--input-width", type=int, default=8, help="signed width of the input current z in bits (default: 8)")
+    parser.add_argument(
+        "--membrane-width",
+        type=int,
+        default=None,
+        help="signed width of the membrane register in bits (default: the smallest width at which "
+        "in-range inputs never saturate)",
+    )
+    parser.add_argument(
+        "--threshold", type=int, default=threshold, help=f"threshold V, an integer >= 1 (default: {threshold})"
+    )
+    parser.add_argument(
+        "--max-timesteps", type=int, default=8, help="largest number of input steps T per sample, 1..62 (default: 8)"
+    )
+    parser.add_argument("--name", default=name, help=f"Verilog module name (default: {name})")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"output Verilog file (default: {DEFAULT_DIRECTORY}/NAME.v)"
+    )
+
+
+def _write(parser: argparse.ArgumentParser, args, build) -> Path:
+    try:
+        component = build()
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    path = args.out or DEFAULT_DIRECTORY / f"{args.name}.v"
+    write_verilog(component, args.name, path)
+    print(path)
+    return path
+
+
+def _generate_pe(parser, args) -> Path:
+    def build():
+        width = args.membrane_width
+        if width is None:
+            width = minimum_membrane_width(args.max_timesteps, args.max_precharge, args.threshold)
+        return TMNProcessingElement(
+            input_width=args.input_width,
+            membrane_width=width,
+            threshold=args.threshold,
+            max_timesteps=args.max_timesteps,
+            max_precharge=args.max_precharge,
+            gate=args.gate,
+        )
+
+    return _write(parser, args, build)
+
+
+def _generate_if_pe(parser, args) -> Path:
+    def build():
+        width = args.membrane_width
+        if width is None:
+            width = minimum_if_membrane_width(args.max_timesteps, args.threshold)
+        return IFProcessingElement(
+            input_width=args.input_width,
+            membrane_width=width,
+            threshold=args.threshold,
+            max_timesteps=args.max_timesteps,
+        )
+
+    return _write(parser, args, build)
+
+
+def add_pe_command(subparsers) -> None:
+    """Add the ``pe`` subcommand: the TMN processing element."""
+    parser = subparsers.add_parser(
+        "pe",
+        help="TMN processing element (tmn_hw.pe.TMNProcessingElement)",
+        description="Write the Verilog of one TMN processing element. T and P are runtime inputs "
+        "up to --max-timesteps and --max-precharge.",
+    )
+    _add_common_flags(parser, "tmn_pe", 64)
+    parser.add_argument(
+        "--max-precharge", type=int, default=4, help="largest number of pre-charge steps P, 0..62 (default: 4)"
+    )
+    parser.add_argument(
+        "--gate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ReLU gate that silences a neuron whose first spike is negative (default: on)",
+    )
+    parser.set_defaults(generate=lambda args: _generate_pe(parser, args))
+
+
+def add_if_pe_command(subparsers) -> None:
+    """Add the ``if-pe`` subcommand: the rate-coding integrate-and-fire processing element."""
+    parser = subparsers.add_parser(
+        "if-pe",
+        help="integrate-and-fire processing element (tmn_hw.if_pe.IFProcessingElement)",
+        description="Write the Verilog of one rate-coding integrate-and-fire processing element. "
+        "T is a runtime input up to --max-timesteps.",
+    )
+    _add_common_flags(parser, "if_pe", 64)
+    parser.set_defaults(generate=lambda args: _generate_if_pe(parser, args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with one subparser per generated design."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tmn_hw.gen",
+        description="Write deterministic Verilog of the tmn-hw designs (amaranth.back.verilog, no source locations).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_pe_command(subparsers)
+    add_if_pe_command(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    args.generate(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
