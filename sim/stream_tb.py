@@ -38,6 +38,7 @@ class StreamSource:
         self._idle_probability = idle_probability
         self._presenting = False
         self.transfers = 0
+        self.valid.value = 0
 
     def drive(self) -> None:
         if not self._presenting and self.queue and self._rng.random() >= self._idle_probability:
@@ -69,6 +70,8 @@ class StreamSink:
         self._rng = rng
         self._stall_probability = stall_probability
         self._ready = False
+        if self.ready is not None:
+            self.ready.value = 0
 
     def drive(self) -> None:
         self._ready = self._rng.random() >= self._stall_probability

@@ -1,0 +1,217 @@
+"""Network top: a chain of layer arrays for a fully connected network, read out by argmax.
+
+The top runs an integer network of ``L`` spiking layers and a classifier::
+
+    currents of layer 1 --> NeuronArray 1 --> SpikeSerializer --> SpikingLayer 2 --> ...
+        --> SpikingLayer L --> SpikeSerializer --> ClassifierReadout --> predicted class
+
+The host computes the first layer's integer currents from the image (direct
+input coding: the same ``W_1 x + b_1`` at each of the T input steps) and
+streams them in, one current vector per input step. Every later layer takes
+the previous layer's spikes as events, so its cycles follow the non-zero
+spikes. The layers work as a pipeline: while layer 2 accumulates the
+spikes of step ``t``, layer 1 may already compute step ``t + 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.integer import IntegerNeuronConfig
+from tmn_hw.layer import (
+    NeuronArray,
+    SpikeSerializer,
+    SpikingLayer,
+    current_vector_layout,
+    spiking_output_layout,
+)
+from tmn_hw.params import check_bool, check_int
+from tmn_hw.readout import ClassifierReadout, prediction_layout
+
+__all__ = ["ClassifierSpec", "FirstLayerSpec", "NetworkTop", "SpikingLayerSpec", "monitor_signature"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstLayerSpec:
+    """First spiking layer, fed with integer currents from the host: ``neurons`` PEs."""
+
+    neurons: int
+    threshold: int
+    input_width: int
+    membrane_width: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingLayerSpec:
+    """Later spiking layer: integer ``weight`` [N, M], ``bias`` [N], threshold and membrane width."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    threshold: int
+    membrane_width: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSpec:
+    """Classifier layer: integer ``weight`` [C, M] and ``bias`` [C]."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+def monitor_signature(neurons: int) -> wiring.Signature:
+    """Signature of an observation port: ``valid`` (a transfer happens) and ``payload``, without ``ready``."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(spiking_output_layout(neurons))})
+
+
+class NetworkTop(wiring.Component):
+    """Fully connected integer TMN network with the doubling-accumulator classifier readout.
+
+    Parameters
+    ----------
+    first : FirstLayerSpec
+        The layer whose currents the host computes.
+    hidden : sequence of SpikingLayerSpec
+        The later spiking layers, in order; may be empty.
+    classifier : ClassifierSpec
+        The non-spiking output layer.
+    timesteps : int
+        Input steps and output digits per sample ``T``.
+    precharge : int
+        Pre-charge steps ``P`` of every spiking layer.
+    gate : bool
+        ReLU gate of every spiking neuron.
+
+    Members
+    -------
+    i : ``In(stream.Signature(current_vector_layout(N_1, first.input_width)))``
+        Currents of the first layer, one vector per input step, ``T`` per image.
+    o : ``Out(stream.Signature(prediction_layout(C, score_width)))``
+        One result per image: the predicted class and the classifier scores.
+    spikes<l> : ``Out(monitor_signature(N_l))``
+        Observation port of spiking layer ``l`` (from 0): ``valid`` is high in
+        each cycle in which that layer's output vector moves to the next
+        layer, with the vector as payload. It exists for verification and has
+        no effect on the flow.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a layer's shape does not match its predecessor, or from the checks
+        of the layer arrays, naming the parameter.
+    """
+
+    def __init__(
+        self,
+        *,
+        first: FirstLayerSpec,
+        hidden: Sequence[SpikingLayerSpec],
+        classifier: ClassifierSpec,
+        timesteps: int,
+        precharge: int,
+        gate: bool = True,
+    ):
+        self._timesteps = check_int("timesteps", timesteps, 1)
+        self._precharge = check_int("precharge", precharge, 0)
+        self._gate = check_bool("gate", gate)
+        self._first = NeuronArray(
+            neurons=first.neurons,
+            timesteps=timesteps,
+            precharge=precharge,
+            threshold=first.threshold,
+            input_width=first.input_width,
+            membrane_width=first.membrane_width,
+            gate=gate,
+        )
+        self._hidden = []
+        width = first.neurons
+        for index, spec in enumerate(hidden, start=1):
+            layer = SpikingLayer(
+                spec.weight,
+                spec.bias,
+                timesteps=timesteps,
+                precharge=precharge,
+                threshold=spec.threshold,
+                membrane_width=spec.membrane_width,
+                gate=gate,
+            )
+            if layer.inputs != width:
+                raise ValueError(
+                    f"spiking layer {index} has {layer.inputs} inputs but layer {index - 1} has {width} neurons; "
+                    f"its weight must have shape [N, {width}]"
+                )
+            self._hidden.append(layer)
+            width = layer.neurons
+        self._readout = ClassifierReadout(classifier.weight, classifier.bias, timesteps=timesteps)
+        if self._readout.inputs != width:
+            raise ValueError(
+                f"the classifier has {self._readout.inputs} inputs but the last spiking layer has {width} "
+                f"neurons; its weight must have shape [C, {width}]"
+            )
+
+        members = {
+            "i": In(stream.Signature(current_vector_layout(first.neurons, first.input_width))),
+            "o": Out(stream.Signature(prediction_layout(self._readout.classes, self._readout.score_width))),
+        }
+        for index, neurons in enumerate(self.layer_sizes[:-1]):
+            members[f"spikes{index}"] = Out(monitor_signature(neurons))
+        super().__init__(members)
+
+    @property
+    def timesteps(self) -> int:
+        return self._timesteps
+
+    @property
+    def precharge(self) -> int:
+        return self._precharge
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        """Neurons of each spiking layer, then the number of classes."""
+        return [self._first.neurons, *(layer.neurons for layer in self._hidden), self._readout.classes]
+
+    @property
+    def spiking_configs(self) -> list[IntegerNeuronConfig]:
+        """Integer neuron configuration of each spiking layer, as the golden model runs it."""
+        return [self._first.config, *(layer.config for layer in self._hidden)]
+
+    @property
+    def readout(self) -> ClassifierReadout:
+        return self._readout
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.layer0 = self._first
+        wiring.connect(m, wiring.flipped(self.i), self._first.i)
+
+        outputs = [self._first.o]
+        consumers = [*self._hidden, self._readout]
+        for index, consumer in enumerate(consumers, start=1):
+            name = f"layer{index}" if consumer is not self._readout else "readout"
+            m.submodules[name] = consumer
+            serializer = SpikeSerializer(consumer.inputs)
+            m.submodules[f"serializer{index}"] = serializer
+            producer = outputs[-1]
+            m.d.comb += [
+                serializer.i.valid.eq(producer.valid),
+                serializer.i.p.eq(producer.p.spikes),
+                producer.ready.eq(serializer.i.ready),
+            ]
+            wiring.connect(m, serializer.o, consumer.i)
+            if consumer is not self._readout:
+                outputs.append(consumer.o)
+
+        for index, producer in enumerate(outputs):
+            monitor = getattr(self, f"spikes{index}")
+            m.d.comb += [
+                monitor.valid.eq(producer.valid & producer.ready),
+                monitor.payload.eq(producer.p),
+            ]
+        wiring.connect(m, self._readout.o, wiring.flipped(self.o))
+        return m
