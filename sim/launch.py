@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from amaranth.back import verilog
+from tmn_hw.verilog import write_verilog
 
 __all__ = ["SIMULATORS", "run_cocotb", "simulator_environment"]
 
@@ -43,15 +43,6 @@ def simulator_environment() -> None:
         flags = os.environ.get("MAKEFLAGS", "")
         if "CFG_CXXFLAGS_PCH_I" not in flags:
             os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
-
-
-def write_verilog(component, name: str, path: Path) -> Path:
-    """Write the Verilog of ``component`` as module ``name`` to ``path``, whole or not at all."""
-    text = verilog.convert(component, name=name, emit_src=False)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-    return path
 
 
 def run_cocotb(
@@ -90,15 +81,24 @@ def run_cocotb(
         waves=waves,
         always=True,
     )
-    results = runner.test(
-        test_module=test_module,
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        test_dir=build_dir,
-        extra_env=extra_env or {},
-        waves=waves,
-        timescale=TIMESCALE,
-    )
+    results = build_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env=extra_env or {},
+            waves=waves,
+            timescale=TIMESCALE,
+            results_xml=str(results),
+        )
+    except SystemExit:
+        # Under pytest the cocotb runner exits when a test fails; the results file still says what happened.
+        pass
+    if not results.exists():
+        raise AssertionError(f"the cocotb run on {simulator} wrote no results; log in {build_dir}")
     tests, failed = get_results(results)
     if tests == 0 or failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed on {simulator}; log in {build_dir}")
