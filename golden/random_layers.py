@@ -2,7 +2,7 @@
 
 The coding experiments and tests measure how closely spike codes carry
 activations through several layers. Both spiking neurons (``TMN`` and
-``IF``) run through the same function, :func:`snn_forward`, so that the only
+``IF``) run through the same function, :func:`snn_layers`, so that the only
 difference between the two results is the spike code.
 
 Layer ``l`` of the spiking network receives, at input step ``t``, the current
@@ -22,7 +22,7 @@ import torch
 
 from golden.neuron import SpikingNeuron
 
-__all__ = ["Layer", "ann_forward", "layer_thresholds", "random_layers", "snn_forward"]
+__all__ = ["Layer", "ann_forward", "layer_thresholds", "random_layers", "snn_forward", "snn_layers"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,34 @@ def layer_thresholds(activations: list[torch.Tensor]) -> list[float]:
     return thresholds
 
 
+def snn_layers(
+    x: torch.Tensor,
+    layers: list[Layer],
+    thresholds: list[float],
+    make_neuron: Callable[[float], SpikingNeuron],
+) -> list[tuple[SpikingNeuron, torch.Tensor]]:
+    """Run the layers as a spiking network and return each layer's neuron and output digits.
+
+    ``make_neuron(threshold)`` builds the neuron of one layer; all layers use
+    its number of time steps. The first layer receives ``W x + b`` as a
+    constant current, for inputs ``x`` of shape [batch, width]. Each neuron
+    keeps its final membrane in ``neuron.residual``.
+    """
+    if len(thresholds) != len(layers):
+        raise ValueError(f"thresholds must have one entry per layer ({len(layers)}), not {len(thresholds)}")
+    results = []
+    for layer, threshold in zip(layers, thresholds):
+        neuron = make_neuron(threshold)
+        if not results:
+            current = (x @ layer.weight.T + layer.bias).expand((neuron.timesteps,) + tuple(x.shape))
+        else:
+            previous_neuron, previous_digits = results[-1]
+            current = (previous_digits * previous_neuron.threshold) @ layer.weight.T + layer.bias
+        digits = neuron(current.contiguous())
+        results.append((neuron, digits))
+    return results
+
+
 def snn_forward(
     x: torch.Tensor,
     layers: list[Layer],
@@ -80,22 +108,6 @@ def snn_forward(
 ) -> list[torch.Tensor]:
     """Run the layers as a spiking network and return the decoded activations of every layer.
 
-    ``make_neuron(threshold)`` builds the neuron of one layer; all layers use
-    its number of time steps. The first layer receives ``W x + b`` as a
-    constant current, for inputs ``x`` of shape [batch, width].
+    The arguments are those of :func:`snn_layers`.
     """
-    if len(thresholds) != len(layers):
-        raise ValueError(f"thresholds must have one entry per layer ({len(layers)}), not {len(thresholds)}")
-    decoded = []
-    previous = None
-    for layer, threshold in zip(layers, thresholds):
-        neuron = make_neuron(threshold)
-        if previous is None:
-            current = (x @ layer.weight.T + layer.bias).expand((neuron.timesteps,) + tuple(x.shape))
-        else:
-            previous_neuron, previous_digits = previous
-            current = (previous_digits * previous_neuron.threshold) @ layer.weight.T + layer.bias
-        digits = neuron(current.contiguous())
-        decoded.append(neuron.decode(digits))
-        previous = (neuron, digits)
-    return decoded
+    return [neuron.decode(digits) for neuron, digits in snn_layers(x, layers, thresholds, make_neuron)]

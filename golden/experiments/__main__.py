@@ -1,0 +1,47 @@
+"""Command line of the experiments: ``python -m golden.experiments NAME ... | all``, ``--list``."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from golden.experiments import EXPERIMENTS, load
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m golden.experiments",
+        description="Run experiments; each writes CSV, PNG and Markdown files into OUTPUT/<name>/.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument(
+        "--output", type=pathlib.Path, default=pathlib.Path("results"), help="parent directory of the results, one subdirectory per experiment (default results)"
+    )
+    parser.add_argument("--quick", action="store_true", help="run a tiny size, for tests")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.list:
+        for name in EXPERIMENTS:
+            print(f"{name:24s} {load(name).DESCRIPTION}")
+        return 0
+    if not arguments.names:
+        parser.error("name at least one experiment, or 'all'; --list shows them")
+    names = list(EXPERIMENTS) if arguments.names == ["all"] else arguments.names
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"unknown experiment {', '.join(unknown)}; choose from all, {', '.join(EXPERIMENTS)}")
+    for name in names:
+        paths = load(name).run(arguments.output / name, quick=arguments.quick)
+        for path in paths:
+            print(f"{name}: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
