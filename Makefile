@@ -30,5 +30,9 @@ verilog:
 	$(PYTHON) -m tmn_hw.gen pe --out build/verilog/tmn_pe.v
 	$(PYTHON) -m tmn_hw.gen if-pe --out build/verilog/if_pe.v
 
+# Every experiment registered in golden/experiments/__init__.py, into results/<name>/.
+experiments:
+	$(PYTHON) -m golden.experiments all
+
 clean:
 	rm -rf build
