@@ -70,10 +70,12 @@ def layer_membrane_width(case: LayerCase) -> int:
     )
 
 
-def run_layer_bench(case: LayerCase, simulator: str, build_root: Path, waves: bool | None = None) -> Path:
-    """Build and run ``case`` on ``simulator`` ("icarus" or "verilator"); return the build directory.
+def run_layer_bench(case: LayerCase, simulator: str, build_root: Path, waves: bool | None = None) -> dict:
+    """Build and run ``case`` on ``simulator`` ("icarus" or "verilator"); return the bench's measurements.
 
-    Raises ``AssertionError`` if the cocotb test fails.
+    The result holds ``samples``, ``steps`` (input steps), ``events`` (non-zero
+    input spikes), ``cycles`` (first input transfer to last output transfer)
+    and ``build_dir``. Raises ``AssertionError`` if the cocotb test fails.
     """
     from tmn_hw.layer import SpikingLayer
     from sim.launch import run_cocotb
@@ -92,6 +94,7 @@ def run_layer_bench(case: LayerCase, simulator: str, build_root: Path, waves: bo
     build_dir.mkdir(parents=True, exist_ok=True)
     data = build_dir / "stimulus.npz"
     np.savez(data, **stimulus)
+    (build_dir / "result.json").unlink(missing_ok=True)
     (build_dir / "case.json").write_text(json.dumps(dataclasses.asdict(case), indent=2))
     run_cocotb(
         layer,
@@ -102,7 +105,9 @@ def run_layer_bench(case: LayerCase, simulator: str, build_root: Path, waves: bo
         extra_env={DATA_ENV: str(data.resolve())},
         waves=waves,
     )
-    return build_dir
+    result = json.loads((build_dir / "result.json").read_text())
+    result["build_dir"] = str(build_dir)
+    return result
 
 
 def _load_case(data: Path) -> tuple[LayerCase, dict[str, np.ndarray]]:
@@ -150,8 +155,16 @@ if cocotb is not None:
                     source.queue.append(encode_event(int(index), step[index] < 0, index_width))
                 source.queue.append(encode_marker(index_width))
 
+        events = int(np.count_nonzero(stimulus["spikes"]))
+        steps = case.samples * case.timesteps
+        first_input = last_output = None
+
         def on_transfer(name, cycle, payload):
+            nonlocal first_input, last_output
+            if name == "i" and first_input is None:
+                first_input = cycle
             if name == "o":
+                last_output = cycle
                 scoreboard.compare("o", cycle, decode_spike_output(payload, case.neurons))
 
         await bench.start()
@@ -162,4 +175,18 @@ if cocotb is not None:
         await bench.run([source], [sink], on_transfer, lambda: bench.cycle >= settle_end, settle_end)
         assert source.idle, f"{len(source.queue)} input events were never accepted"
         scoreboard.check()
-        log.info("%d samples, %d output vectors, %d cycles", case.samples, scoreboard.received["o"], bench.cycle)
+        # Cycles from the first input transfer to the last output transfer, inclusive.
+        cycles = last_output - first_input + 1
+        log.info(
+            "%d samples, %d input steps, %d events, %d cycles: %.3f cycles per step beyond the events",
+            case.samples,
+            steps,
+            events,
+            cycles,
+            (cycles - events) / steps,
+        )
+        result = {"samples": case.samples, "steps": steps, "events": events, "cycles": cycles}
+        data = Path(os.environ[DATA_ENV])
+        temporary = data.parent / "result.json.tmp"
+        temporary.write_text(json.dumps(result))
+        os.replace(temporary, data.parent / "result.json")
