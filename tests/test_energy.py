@@ -95,3 +95,18 @@ def test_layers_reject_bad_counts():
         conventional_energy([{**tiny_network_counts()[0], "kind": "pool"}])
     with pytest.raises(ValueError, match="steps must be an integer >= 0"):
         fixed_point_energy(tiny_network_counts(), FixedPointWidths(), -1)
+
+
+def test_fixed_point_energy_per_layer_widths():
+    narrow = FixedPointWidths(accumulator_bits=8)
+    wide = FixedPointWidths(accumulator_bits=32)
+    widths = {"fc1": narrow, "relu1": narrow, "fc2": wide}
+    energy = fixed_point_energy(tiny_network_counts(), widths, 3)
+    rows = {row["name"]: row for row in energy["layers"]}
+
+    assert rows["fc2"]["arithmetic_pj"] == pytest.approx(6 * 0.1)
+    assert rows["fc1"]["arithmetic_pj"] == pytest.approx(6 * (0.2 + 0.03))
+    with pytest.raises(ValueError, match=r"widths has no entry for the layers \['fc2'\]"):
+        fixed_point_energy(tiny_network_counts(), {"fc1": narrow, "relu1": narrow}, 3)
+    with pytest.raises(TypeError, match="widths must be a FixedPointWidths or a dict of them by layer, not int"):
+        fixed_point_energy(tiny_network_counts(), 8, 3)

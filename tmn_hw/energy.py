@@ -179,37 +179,48 @@ class FixedPointWidths:
             _check_width(field.name, getattr(self, field.name))
 
 
-def fixed_point_energy(layers, widths: FixedPointWidths, steps: int) -> dict:
+def fixed_point_energy(layers, widths, steps: int) -> dict:
     """Return an estimate of the energy per image of an integer datapath, by operation kind.
 
-    ``steps`` is the number of neuron updates per sample (``T + P`` for TMN
-    neurons, ``T`` for rate-coded IF neurons, 0 for an ANN). Per layer:
+    ``widths`` is one :class:`FixedPointWidths` for every layer, or a dict
+    from each layer's name to its own. ``steps`` is the number of neuron
+    updates per sample (``T + P`` for TMN neurons, ``T`` for rate-coded IF
+    neurons, 0 for an ANN). Per layer:
 
-    - ``analog`` and ANN layers: ``macs`` x (multiply ``input_bits`` x
-      ``weight_bits`` + add ``accumulator_bits`` + one weight read);
+    - ``analog`` layers (and every ANN layer): ``macs`` x (multiply
+      ``input_bits`` x ``weight_bits`` + add ``accumulator_bits`` + one weight read);
     - ``synaptic`` layers: ``synaptic_ops`` x (add ``accumulator_bits`` + one weight read);
     - ``spiking`` layers: (``neurons`` x ``steps`` + ``spikes``) adds of
-      ``membrane_bits`` (the update ``2u + z`` and the reset).
+      ``membrane_bits`` (the update ``2u + z`` or ``u + z``, and the reset).
 
     Returns ``{"layers": [...], "energy_pj", "arithmetic_pj", "weight_reads_pj",
     "membrane_pj"}``; each layer row has the same energy keys and ``name``.
     """
-    if not isinstance(widths, FixedPointWidths):
-        raise TypeError(f"widths must be a FixedPointWidths, not {type(widths).__name__}")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (neuron updates per sample), not {steps!r}")
-    accumulate = add_energy_pj(widths.accumulator_bits)
-    multiply = multiply_energy_pj(widths.input_bits, widths.weight_bits)
-    read = weight_read_energy_pj(widths.weight_bits)
-    membrane_add = add_energy_pj(widths.membrane_bits)
+    layers = _check_layers(layers)
+    if isinstance(widths, FixedPointWidths):
+        widths = {layer["name"]: widths for layer in layers}
+    elif isinstance(widths, dict):
+        missing = [layer["name"] for layer in layers if layer["name"] not in widths]
+        if missing:
+            raise ValueError(f"widths has no entry for the layers {missing}")
+        wrong = [name for name, value in widths.items() if not isinstance(value, FixedPointWidths)]
+        if wrong:
+            raise TypeError(f"widths of layers {wrong} must be FixedPointWidths")
+    else:
+        raise TypeError(f"widths must be a FixedPointWidths or a dict of them by layer, not {type(widths).__name__}")
 
     rows = []
-    for layer in _check_layers(layers):
+    for layer in layers:
+        width = widths[layer["name"]]
+        accumulate = add_energy_pj(width.accumulator_bits)
+        multiply = multiply_energy_pj(width.input_bits, width.weight_bits)
         arithmetic = layer["macs"] * (multiply + accumulate) + layer["synaptic_ops"] * accumulate
-        reads = (layer["macs"] + layer["synaptic_ops"]) * read
+        reads = (layer["macs"] + layer["synaptic_ops"]) * weight_read_energy_pj(width.weight_bits)
         membrane = 0.0
         if layer["kind"] == "spiking":
-            membrane = (layer["neurons"] * steps + layer["spikes"]) * membrane_add
+            membrane = (layer["neurons"] * steps + layer["spikes"]) * add_energy_pj(width.membrane_bits)
         rows.append(
             {
                 "name": layer["name"],
