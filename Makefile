@@ -30,6 +30,14 @@ verilog:
 	$(PYTHON) -m tmn_hw.gen pe --out build/verilog/tmn_pe.v
 	$(PYTHON) -m tmn_hw.gen if-pe --out build/verilog/if_pe.v
 
+# Resources and Fmax of the default TMN PE and IF PE over membrane widths 8-24 (QUICK=1: 8 and 16).
+synth:
+	$(PYTHON) -m tmn_hw.report --only resources $(if $(QUICK),--quick,)
+
+# Both report tables on the terminal, charts in build/report/ (QUICK=1: reduced sweep).
+report:
+	$(PYTHON) -m tmn_hw.report --plot build/report $(if $(QUICK),--quick,)
+
 # Every experiment registered in golden/experiments/__init__.py, into results/<name>/.
 experiments:
 	$(PYTHON) -m golden.experiments all
