@@ -31,7 +31,7 @@ from golden.integer import IntegerNeuronConfig, simulate
 from golden.integer_layer import predicted_class, readout_scores, spiking_layer
 from sim.codec import decode_signed_vector, decode_spike_output, describe_spike_output, encode_signed_vector
 
-__all__ = ["NetworkBenchResult", "build_top", "golden_network", "network_arrays", "run_network_bench"]
+__all__ = ["NetworkBenchResult", "golden_network", "network_arrays", "network_spec_from_arrays", "run_network_bench"]
 
 DATA_ENV = "TMN_NETWORK_BENCH_DATA"
 
@@ -89,32 +89,48 @@ def golden_network(arrays: dict[str, np.ndarray], currents: np.ndarray):
     return spikes, overflow, scores, predicted_class(scores)
 
 
-def network_arrays(first, hidden, classifier, *, timesteps, precharge, gate=True) -> dict[str, np.ndarray]:
-    """Return the network specs (see :mod:`tmn_hw.network`) as a flat dict of arrays for an ``.npz`` file."""
+_WIDTHS = ("weight_width", "bias_width", "current_width")
+
+
+def _store_widths(arrays: dict, prefix: str, layer) -> None:
+    for name in _WIDTHS:
+        value = getattr(layer, name)
+        arrays[prefix + name] = np.int64(-1 if value is None else value)
+
+
+def _load_widths(arrays: dict, prefix: str) -> dict:
+    return {name: None if int(arrays[prefix + name]) < 0 else int(arrays[prefix + name]) for name in _WIDTHS}
+
+
+def network_arrays(spec) -> dict[str, np.ndarray]:
+    """Return a :class:`tmn_hw.network.NetworkSpec` as a flat dict of arrays for an ``.npz`` file."""
+    first, classifier = spec.first, spec.classifier
     arrays = {
-        "timesteps": np.int64(timesteps),
-        "precharge": np.int64(precharge),
-        "gate": np.bool_(gate),
+        "timesteps": np.int64(spec.timesteps),
+        "precharge": np.int64(spec.precharge),
+        "gate": np.bool_(spec.gate),
         "first_neurons": np.int64(first.neurons),
         "first_threshold": np.int64(first.threshold),
         "first_input_width": np.int64(first.input_width),
         "first_membrane_width": np.int64(first.membrane_width),
-        "hidden_count": np.int64(len(hidden)),
+        "hidden_count": np.int64(len(spec.hidden)),
         "classifier_weight": np.asarray(classifier.weight, dtype=np.int64),
         "classifier_bias": np.asarray(classifier.bias, dtype=np.int64),
     }
-    for index, spec in enumerate(hidden):
+    _store_widths(arrays, "classifier_", classifier)
+    for index, layer in enumerate(spec.hidden):
         prefix = f"hidden{index}_"
-        arrays[prefix + "weight"] = np.asarray(spec.weight, dtype=np.int64)
-        arrays[prefix + "bias"] = np.asarray(spec.bias, dtype=np.int64)
-        arrays[prefix + "threshold"] = np.int64(spec.threshold)
-        arrays[prefix + "membrane_width"] = np.int64(spec.membrane_width)
+        arrays[prefix + "weight"] = np.asarray(layer.weight, dtype=np.int64)
+        arrays[prefix + "bias"] = np.asarray(layer.bias, dtype=np.int64)
+        arrays[prefix + "threshold"] = np.int64(layer.threshold)
+        arrays[prefix + "membrane_width"] = np.int64(layer.membrane_width)
+        _store_widths(arrays, prefix, layer)
     return arrays
 
 
-def build_top(arrays: dict[str, np.ndarray]):
-    """Return the :class:`tmn_hw.network.NetworkTop` that ``arrays`` describe."""
-    from tmn_hw.network import ClassifierSpec, FirstLayerSpec, NetworkTop, SpikingLayerSpec
+def network_spec_from_arrays(arrays: dict[str, np.ndarray]):
+    """Return the :class:`tmn_hw.network.NetworkSpec` that :func:`network_arrays` stored."""
+    from tmn_hw.network import ClassifierSpec, FirstLayerSpec, NetworkSpec, SpikingLayerSpec
 
     first = FirstLayerSpec(
         neurons=int(arrays["first_neurons"]),
@@ -122,17 +138,20 @@ def build_top(arrays: dict[str, np.ndarray]):
         input_width=int(arrays["first_input_width"]),
         membrane_width=int(arrays["first_membrane_width"]),
     )
-    hidden = [
+    hidden = tuple(
         SpikingLayerSpec(
             weight=arrays[f"hidden{index}_weight"],
             bias=arrays[f"hidden{index}_bias"],
             threshold=int(arrays[f"hidden{index}_threshold"]),
             membrane_width=int(arrays[f"hidden{index}_membrane_width"]),
+            **_load_widths(arrays, f"hidden{index}_"),
         )
         for index in range(int(arrays["hidden_count"]))
-    ]
-    classifier = ClassifierSpec(weight=arrays["classifier_weight"], bias=arrays["classifier_bias"])
-    return NetworkTop(
+    )
+    classifier = ClassifierSpec(
+        weight=arrays["classifier_weight"], bias=arrays["classifier_bias"], **_load_widths(arrays, "classifier_")
+    )
+    return NetworkSpec(
         first=first,
         hidden=hidden,
         classifier=classifier,
@@ -143,7 +162,7 @@ def build_top(arrays: dict[str, np.ndarray]):
 
 
 def run_network_bench(
-    arrays: dict[str, np.ndarray],
+    spec,
     currents: np.ndarray,
     labels: np.ndarray,
     *,
@@ -154,12 +173,17 @@ def run_network_bench(
     seed: int = 1,
     waves: bool | None = None,
 ) -> NetworkBenchResult:
-    """Build the network top of ``arrays`` and check it on ``currents`` [images, T, N_1] on ``simulator``.
+    """Build the network top of ``spec`` and check it on ``currents`` [images, T, N_1] on ``simulator``.
+
+    ``spec`` is a :class:`tmn_hw.network.NetworkSpec`; ``currents`` are the
+    first layer's input currents of each image and input step.
 
     Raises ``AssertionError`` if any spike, score or prediction differs from the golden model.
     """
     from sim.launch import run_cocotb
+    from tmn_hw.network import NetworkTop
 
+    arrays = network_arrays(spec)
     currents = np.asarray(currents, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     timesteps = int(arrays["timesteps"])
@@ -170,7 +194,7 @@ def run_network_bench(
         )
     if labels.shape != (currents.shape[0],):
         raise ValueError(f"labels must have shape ({currents.shape[0]},), not {labels.shape}")
-    top = build_top(arrays)
+    top = NetworkTop.from_spec(spec)
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     data = build_dir / "stimulus.npz"

@@ -34,7 +34,15 @@ from tmn_hw.layer import (
 from tmn_hw.params import check_bool, check_int
 from tmn_hw.readout import ClassifierReadout, prediction_layout
 
-__all__ = ["ClassifierSpec", "FirstLayerSpec", "NetworkTop", "SpikingLayerSpec", "monitor_signature"]
+__all__ = [
+    "ClassifierSpec",
+    "FirstLayerSpec",
+    "NetworkSpec",
+    "NetworkTop",
+    "SpikingLayerSpec",
+    "monitor_signature",
+    "network_spec",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,20 +57,102 @@ class FirstLayerSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SpikingLayerSpec:
-    """Later spiking layer: integer ``weight`` [N, M], ``bias`` [N], threshold and membrane width."""
+    """Later spiking layer: integer ``weight`` [N, M], ``bias`` [N], threshold and membrane width.
+
+    The widths of the stored weights, biases and currents default (None) to
+    the smallest that hold the values; see :class:`tmn_hw.layer.SynapticAccumulator`.
+    """
 
     weight: np.ndarray
     bias: np.ndarray
     threshold: int
     membrane_width: int
+    weight_width: int | None = None
+    bias_width: int | None = None
+    current_width: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
-    """Classifier layer: integer ``weight`` [C, M] and ``bias`` [C]."""
+    """Classifier layer: integer ``weight`` [C, M] and ``bias`` [C], widths as in :class:`SpikingLayerSpec`."""
 
     weight: np.ndarray
     bias: np.ndarray
+    weight_width: int | None = None
+    bias_width: int | None = None
+    current_width: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """Everything the network top is built from: the layers, T, P and the gate."""
+
+    first: FirstLayerSpec
+    hidden: tuple[SpikingLayerSpec, ...]
+    classifier: ClassifierSpec
+    timesteps: int
+    precharge: int
+    gate: bool = True
+
+
+def _widths(layer) -> dict:
+    return {"weight_width": layer.weight_width, "bias_width": layer.bias_width, "current_width": layer.input_width}
+
+
+def _check_dense(layer, index: int) -> None:
+    if layer.kind != "dense":
+        raise ValueError(
+            f"layer {index} ({layer.name!r}) is a {layer.kind} layer; the network top runs fully connected "
+            f"(dense) layers only"
+        )
+    for op in layer.pre_ops:
+        if op.get("op") != "flatten":
+            raise ValueError(
+                f"layer {index} ({layer.name!r}) has pre-operation {op.get('op')!r}; the network top "
+                f"supports only 'flatten' before a dense layer"
+            )
+
+
+def network_spec(network) -> NetworkSpec:
+    """Return the :class:`NetworkSpec` of an exported integer network (``golden.network_format.IntegerNetwork``).
+
+    The first layer's map ``W_1 p + b_1`` stays on the host
+    (``golden.integer_network.input_currents``); its neurons, every later
+    layer and the classifier become hardware, with the widths the file states.
+
+    Raises
+    ------
+    ValueError
+        If a layer is not a dense layer, or has a pre-operation other than flatten.
+    """
+    layers = network.layers
+    for index, layer in enumerate(layers):
+        _check_dense(layer, index)
+    first_layer = layers[0]
+    first = FirstLayerSpec(
+        neurons=int(first_layer.weight.shape[0]),
+        threshold=int(first_layer.threshold),
+        input_width=int(first_layer.input_width),
+        membrane_width=int(first_layer.membrane_width),
+    )
+    hidden = tuple(
+        SpikingLayerSpec(
+            weight=layer.weight,
+            bias=layer.bias,
+            threshold=int(layer.threshold),
+            membrane_width=int(layer.membrane_width),
+            **_widths(layer),
+        )
+        for layer in layers[1:-1]
+    )
+    classifier = ClassifierSpec(weight=layers[-1].weight, bias=layers[-1].bias, **_widths(layers[-1]))
+    return NetworkSpec(
+        first=first,
+        hidden=hidden,
+        classifier=classifier,
+        timesteps=int(network.timesteps),
+        precharge=int(network.precharge),
+    )
 
 
 def monitor_signature(neurons: int) -> wiring.Signature:
@@ -140,6 +230,9 @@ class NetworkTop(wiring.Component):
                 threshold=spec.threshold,
                 membrane_width=spec.membrane_width,
                 gate=gate,
+                weight_width=spec.weight_width,
+                bias_width=spec.bias_width,
+                current_width=spec.current_width,
             )
             if layer.inputs != width:
                 raise ValueError(
@@ -148,7 +241,14 @@ class NetworkTop(wiring.Component):
                 )
             self._hidden.append(layer)
             width = layer.neurons
-        self._readout = ClassifierReadout(classifier.weight, classifier.bias, timesteps=timesteps)
+        self._readout = ClassifierReadout(
+            classifier.weight,
+            classifier.bias,
+            timesteps=timesteps,
+            weight_width=classifier.weight_width,
+            bias_width=classifier.bias_width,
+            current_width=classifier.current_width,
+        )
         if self._readout.inputs != width:
             raise ValueError(
                 f"the classifier has {self._readout.inputs} inputs but the last spiking layer has {width} "
@@ -162,6 +262,23 @@ class NetworkTop(wiring.Component):
         for index, neurons in enumerate(self.layer_sizes[:-1]):
             members[f"spikes{index}"] = Out(monitor_signature(neurons))
         super().__init__(members)
+
+    @classmethod
+    def from_spec(cls, spec: NetworkSpec) -> "NetworkTop":
+        """Build the top described by ``spec``."""
+        return cls(
+            first=spec.first,
+            hidden=spec.hidden,
+            classifier=spec.classifier,
+            timesteps=spec.timesteps,
+            precharge=spec.precharge,
+            gate=spec.gate,
+        )
+
+    @classmethod
+    def from_network(cls, network) -> "NetworkTop":
+        """Build the top of an exported integer network (see :func:`network_spec`)."""
+        return cls.from_spec(network_spec(network))
 
     @property
     def timesteps(self) -> int:
