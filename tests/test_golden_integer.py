@@ -142,6 +142,22 @@ def check_out_of_range_extreme_code(integer):
                 assert trace.any_overflow[currents == -largest].all()
 
 
+def check_membrane_within_half_threshold(integer):
+    """With P = 1 and every per-step current in [-V, V], |u| <= theta / 2 after every step.
+
+    Induction: |u| <= V = theta / 2 gives |u_hat| <= 3 theta / 2, and a
+    neuron with 2 |u_hat| >= theta fires and moves u_hat by theta towards 0.
+    """
+    rng = np.random.default_rng(6)
+    for timesteps in range(1, 9):
+        for threshold in THRESHOLDS:
+            config = make_config(integer, timesteps, 1, threshold, threshold)
+            z = rng.integers(-threshold, threshold + 1, size=(timesteps, 512))
+            trace = integer.simulate(config, z)
+            assert not trace.overflow.any()
+            assert (2 * np.abs(trace.membrane) <= config.reset_amount).all(), (timesteps, threshold)
+
+
 def check_gate(integer):
     """The gate passes a train whose first non-zero spike is +1 unchanged and silences the others."""
     rng = np.random.default_rng(3)
@@ -285,6 +301,7 @@ CHECKS_AND_MUTANTS = [
     (check_constant_inputs_within_half_step, PRECHARGE_FIRES),
     (check_out_of_range_extreme_code, NO_SATURATION),
     (check_out_of_range_extreme_code, WRAP_AROUND),
+    (check_membrane_within_half_threshold, FULL_THRESHOLD_FIRING),
     (check_gate, NO_GATE),
     (check_float_integer_agreement, FULL_THRESHOLD_FIRING),
     (check_float_integer_agreement, HALF_RESET),
