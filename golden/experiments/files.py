@@ -13,12 +13,20 @@ from matplotlib.figure import Figure
 __all__ = ["save_figure", "write_csv", "write_text"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _replacing(path: pathlib.Path, mode: str):
     """Yield a temporary file next to ``path`` and move it onto ``path`` once it is complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     try:
+        # mkstemp creates the file readable by its owner only; give it the usual permissions.
+        os.chmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, mode, **({"newline": ""} if "b" not in mode else {})) as stream:
             yield stream
         os.replace(temporary, path)
