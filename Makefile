@@ -42,5 +42,10 @@ report:
 experiments:
 	$(PYTHON) -m golden.experiments all
 
+# Every cocotb bench on Icarus Verilog and Verilator; the PE benches run 100000 random steps per case.
+sim:
+	TMN_SIM_STEPS=100000 $(PYTHON) -m pytest -n $(JOBS) -k "bench and not benchmark" tests
+	$(PYTHON) -m sim.summary build/sim/pe
+
 clean:
 	rm -rf build
