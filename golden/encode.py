@@ -43,7 +43,7 @@ JSON output (--json), one object with the keys:
       decoded         v * sum_k 2^(T-k) s[k] / (2^T - 1)
       error           decoded - expected
     integer         integer model result:
-      current         integer input current round(x * V / v)
+      current         integer input current round(x * V / v), halves rounded to even
       spikes          spike train as for float
       decoded         v * sum_k 2^(T-k) s[k] / (2^T - 1) of the integer train, in units of v
       error           decoded - expected
