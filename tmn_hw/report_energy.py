@@ -32,6 +32,7 @@ from tmn_hw.energy import (
 __all__ = [
     "DEFAULT_CHECKPOINT",
     "ann_operation_counts",
+    "compare_networks",
     "default_checkpoint",
     "energy_section",
     "integer_widths",
@@ -149,7 +150,7 @@ def integer_widths(network, pixel_max: int, weight_bits: int) -> dict:
     """Return the fixed-point widths of each layer of a converted network, by layer name.
 
     Each conv or linear layer gets symmetric ``weight_bits`` weights (scale
-    ``max|W| / (2^(b-1) - 1)``); its accumulator holds the largest current
+    ``max|W| / (2^(b-1) - 1)``); its accumulator is wide enough for the largest current
     of one step, ``max_j sum_i |w_ij|`` times the largest input (the pixel
     maximum for the analog layer, 1 for spike digits). Each spiking layer's
     threshold in those integer units sets its membrane width: the width at
@@ -312,8 +313,6 @@ def energy_section(
         The checkpoint or the data set is missing.
     """
     from golden.checkpoint import load_checkpoint, model_from_checkpoint
-    from golden.coding import Coding
-    from golden.convert import convert, evaluate
     from golden.data import load_dataset
 
     for name, value, minimum in (("timesteps", timesteps, 1), ("precharge", precharge, 0),
@@ -341,6 +340,54 @@ def energy_section(
     def test_loader():
         return test_set.loader(100, limit=limit)
 
+    section = compare_networks(
+        model,
+        calibration,
+        test_loader,
+        test_set.tensors(limit=1)[0],
+        pixel_max,
+        timesteps=timesteps,
+        precharge=precharge,
+        rate_timesteps=rate_timesteps,
+        weight_bits=weight_bits,
+        progress=progress,
+    )
+    return {"dataset": dataset, "checkpoint": _display_path(path), **section}
+
+
+def _display_path(path: Path) -> str:
+    """Return ``path`` relative to the repository when it lies inside it, else absolute."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def compare_networks(
+    model: nn.Module,
+    calibration,
+    test_loader,
+    sample: torch.Tensor,
+    pixel_max: int,
+    *,
+    timesteps: int,
+    precharge: int,
+    rate_timesteps: int,
+    weight_bits: int = 8,
+    progress: bool = True,
+) -> dict:
+    """Convert ``model`` to a TMN SNN and a rate-coded SNN, evaluate both and the ANN, and return their energy.
+
+    ``calibration()`` and ``test_loader()`` return fresh loaders of calibration
+    inputs and of ``(x, y)`` test batches; ``sample`` is one input batch for
+    the ANN's MAC count; ``pixel_max`` is the largest raw pixel value (the
+    inputs are ``pixels / pixel_max``). Returns the energy section without
+    ``dataset`` and ``checkpoint``.
+    """
+    from golden.coding import Coding
+    from golden.convert import convert, evaluate
+
     tmn = convert(model, calibration(), timesteps=timesteps, precharge=precharge, coding=Coding.TMN, progress=progress)
     tmn_result = evaluate(tmn, test_loader(), progress=progress)
     rate = convert(model, calibration(), timesteps=rate_timesteps, coding=Coding.RATE, progress=progress)
@@ -353,11 +400,9 @@ def energy_section(
     rate_note = (f"first T tried within {RATE_TOLERANCE_PP} points of the ANN" if within
                  else f"largest T tried; no T up to {rate_timesteps} came within {RATE_TOLERANCE_PP} points of the ANN")
 
-    x, _ = test_set.tensors(limit=1)
-    ann_layers = ann_operation_counts(model, x)
+    ann_layers = ann_operation_counts(model, sample)
     tmn_layers = tmn_result.counts.to_dict()["layers"]
     rate_layers = rate_result.counts_by_timesteps[rate_t].to_dict()["layers"]
-
     networks = [
         _network_entry("ANN", "ann", None, None, ann_accuracy, ann_layers,
                        _ann_widths(model, pixel_max, weight_bits), 0, "every layer multiply-accumulates"),
@@ -367,8 +412,6 @@ def energy_section(
                        integer_widths(rate, pixel_max, weight_bits), rate_t, rate_note),
     ]
     return {
-        "dataset": dataset,
-        "checkpoint": str(path),
         "images": tmn_result.images,
         "weight_bits": weight_bits,
         "rate_accuracy_by_timesteps": {str(t): acc for t, acc in sorted(rate_result.snn_accuracy_by_timesteps.items())},
