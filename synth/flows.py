@@ -52,17 +52,22 @@ DESIGN_FILE = "design.v"
 def component_verilog(component, name: str) -> str:
     """Return the Verilog of an Amaranth ``wiring.Component``, deterministic and without source locations.
 
-    The ports are the signals of the component's signature. Members that are
-    constants, such as the ``ready`` of an ``always_ready`` stream, are left
-    out, because Amaranth 0.5 accepts only signals as ports.
+    The ports are the members of the component's signature, views (such as
+    a stream payload with a struct layout) as their underlying signals.
+    Members that are constants, such as the ``ready`` of an ``always_ready``
+    stream, are left out, because Amaranth 0.5 accepts only signals as ports.
     """
-    from amaranth import Signal
+    from amaranth import Signal, Value
     from amaranth.back import verilog
     from amaranth.lib import wiring
 
     if not isinstance(component, wiring.Component):
         raise TypeError(f"component must be an amaranth.lib.wiring.Component, not {type(component).__name__}")
-    ports = [value for _path, _member, value in component.signature.flatten(component) if isinstance(value, Signal)]
+    ports = []
+    for _path, _member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Signal):
+            ports.append(value)
     return verilog.convert(component, name=name, ports=ports, emit_src=False)
 
 

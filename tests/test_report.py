@@ -13,7 +13,7 @@ from synth import Ice40Options, ToolError
 from tmn_hw.energy import ACCUMULATE_PJ, MAC_PJ
 from tmn_hw.report import SCHEMA_VERSION, main
 from tmn_hw.report_energy import compare_networks
-from tmn_hw.report_resources import DESIGNS, resource_sweep, sweep_threshold
+from tmn_hw.report_resources import PE_DESIGNS, resource_sweep, sweep_threshold
 
 SWEEP_WIDTHS = (8, 12, 16)
 
@@ -21,7 +21,7 @@ SWEEP_WIDTHS = (8, 12, 16)
 @pytest.mark.slow
 def test_pe_sweep_through_yosys_and_nextpnr(tmp_path):
     # One test for the whole sweep, so that parallel workers do not each synthesise it.
-    sweep = resource_sweep(SWEEP_WIDTHS, DESIGNS, Ice40Options(device="up5k"), cache_dir=tmp_path, progress=False)
+    sweep = resource_sweep(SWEEP_WIDTHS, PE_DESIGNS, Ice40Options(device="up5k"), cache_dir=tmp_path, progress=False)
 
     assert sweep["tools"]["yosys"].startswith("Yosys ")
     assert "nextpnr-ice40" in sweep["tools"]["nextpnr-ice40"]
@@ -40,7 +40,7 @@ def test_pe_sweep_through_yosys_and_nextpnr(tmp_path):
     assert smallest["fmax_mhz"] > 0
     assert smallest["generic_cells"] > smallest["dff"]
 
-    for design in DESIGNS:
+    for design in PE_DESIGNS:
         rows = rows_of(sweep, design.name)
         assert [row["membrane_width"] for row in rows] == list(SWEEP_WIDTHS)
         for narrow, wide in zip(rows, rows[1:]):

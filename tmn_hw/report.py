@@ -36,6 +36,7 @@ def build_report(
     *,
     sections=SECTIONS,
     widths=None,
+    designs=None,
     quick: bool = False,
     device: str = "up5k",
     seed: int = 1,
@@ -45,13 +46,16 @@ def build_report(
     precharge: int = 1,
     rate_timesteps: int | None = None,
     limit: int | None = None,
+    weight_bits: int = 8,
     cache: bool = True,
     progress: bool = True,
 ) -> dict:
     """Build the report dict of the requested ``sections``; see docs/report.md for its layout.
 
-    ``quick`` reduces the width sweep to 8 and 16 bits and the rate-coded
-    run to 64 steps. ``rate_timesteps`` defaults to 256 (64 with ``quick``).
+    ``designs`` names the designs of the sweep (default: all of
+    ``tmn_hw.report_resources.DESIGNS``). ``quick`` reduces the width sweep
+    to 8 and 16 bits and the rate-coded run to 64 steps. ``rate_timesteps``
+    defaults to 256 (64 with ``quick``).
     """
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
@@ -59,12 +63,20 @@ def build_report(
     report = {"schema_version": SCHEMA_VERSION, "generator": "python -m tmn_hw.report", "quick": quick}
     if "resources" in sections:
         from synth import DEFAULT_CACHE_DIR, Ice40Options
-        from tmn_hw.report_resources import DEFAULT_WIDTHS, QUICK_WIDTHS, resource_sweep
+        from tmn_hw.report_resources import DEFAULT_WIDTHS, DESIGNS, QUICK_WIDTHS, resource_sweep
 
         if widths is None:
             widths = QUICK_WIDTHS if quick else DEFAULT_WIDTHS
+        chosen = DESIGNS
+        if designs is not None:
+            known = {design.name: design for design in DESIGNS}
+            unknown = [name for name in designs if name not in known]
+            if unknown or not designs:
+                raise ValueError(f"designs must be a non-empty list of {sorted(known)}, not {list(designs)}")
+            chosen = tuple(known[name] for name in designs)
         report["resources"] = resource_sweep(
             widths,
+            chosen,
             options=Ice40Options(device=device, seed=seed),
             cache_dir=DEFAULT_CACHE_DIR if cache else None,
             progress=progress,
@@ -81,6 +93,7 @@ def build_report(
             precharge=precharge,
             rate_timesteps=rate_timesteps,
             limit=limit,
+            weight_bits=weight_bits,
             progress=progress,
         )
     return report
@@ -101,6 +114,8 @@ def _parse_args(argv):
     parser.add_argument("--only", choices=SECTIONS, help="build one section only (default: both)")
     parser.add_argument("--widths", type=int, nargs="+", metavar="BITS",
                         help="membrane widths of the sweep (default 8 12 16 24; 8 16 with --quick)")
+    parser.add_argument("--designs", nargs="+", metavar="NAME",
+                        help="designs of the sweep: tmn_pe, if_pe, tmn_layer (default: all)")
     parser.add_argument("--device", choices=("up5k", "hx8k"), default="up5k",
                         help="iCE40 device: up5k (package sg48) or hx8k (package ct256); default up5k")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
@@ -115,6 +130,8 @@ def _parse_args(argv):
     parser.add_argument("--rate-timesteps", type=int,
                         help="largest T of the rate-coded SNN (default 256; 64 with --quick)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test images (default: all)")
+    parser.add_argument("--weight-bits", type=int, default=8,
+                        help="weight width of the fixed-point energy estimate, in bits (default 8)")
     return parser, parser.parse_args(argv)
 
 
@@ -141,6 +158,7 @@ def main(argv=None) -> int:
         report = build_report(
             sections=sections,
             widths=args.widths,
+            designs=args.designs,
             quick=args.quick,
             device=args.device,
             seed=args.seed,
@@ -150,6 +168,7 @@ def main(argv=None) -> int:
             precharge=args.precharge,
             rate_timesteps=args.rate_timesteps,
             limit=args.limit,
+            weight_bits=args.weight_bits,
             cache=not args.no_cache,
         )
     except (ToolError, MissingDatasetError, FileNotFoundError, ValueError) as error:

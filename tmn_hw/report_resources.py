@@ -3,7 +3,7 @@
 Each design of :data:`DESIGNS` is built at every membrane width of the sweep,
 converted to Verilog and run through the generic Yosys flow and the iCE40
 flow of :mod:`synth`. A design is one :class:`Design` entry, so adding one
-(the layer array, say) is one line in :data:`DESIGNS`.
+is one line in :data:`DESIGNS`: the two PEs and a small layer array.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from synth import DEFAULT_CACHE_DIR, Ice40Options, component_verilog, generic_fl
 from synth.nextpnr import nextpnr_version
 from synth.yosys import yosys_version
 
-__all__ = ["DEFAULT_WIDTHS", "DESIGNS", "QUICK_WIDTHS", "Design", "resource_sweep", "sweep_threshold"]
+__all__ = ["DEFAULT_WIDTHS", "DESIGNS", "PE_DESIGNS", "QUICK_WIDTHS", "Design", "resource_sweep", "sweep_threshold"]
 
 logger = logging.getLogger("tmn_hw.report")
 
@@ -81,6 +81,51 @@ def _if_pe(membrane_width: int):
     return IFProcessingElement(**parameters), parameters
 
 
+# The layer array of the sweep: N neurons fed by M spike inputs through seeded random
+# 7-bit weights, run at T = 6 and P = 1 (the conversion's usual setting).
+LAYER_NEURONS = 8
+LAYER_INPUTS = 16
+LAYER_TIMESTEPS = 6
+LAYER_PRECHARGE = 1
+LAYER_SEED = 0
+
+
+def _tmn_layer(membrane_width: int):
+    import numpy as np
+
+    from golden.integer import required_membrane_width
+    from tmn_hw.layer import SpikingLayer
+
+    fitting = [
+        1 << k
+        for k in range(membrane_width)
+        if required_membrane_width(LAYER_TIMESTEPS, LAYER_PRECHARGE, 1 << k, 1 << k) <= membrane_width
+    ]
+    if not fitting:
+        raise ValueError(f"membrane_width = {membrane_width} is too narrow for any threshold of the layer array")
+    rng = np.random.default_rng(LAYER_SEED)
+    weight = rng.integers(-64, 64, (LAYER_NEURONS, LAYER_INPUTS))
+    bias = rng.integers(-8, 8, LAYER_NEURONS)
+    layer = SpikingLayer(
+        weight,
+        bias,
+        timesteps=LAYER_TIMESTEPS,
+        precharge=LAYER_PRECHARGE,
+        threshold=fitting[-1],
+        membrane_width=membrane_width,
+    )
+    parameters = {
+        "membrane_width": membrane_width,
+        "threshold": fitting[-1],
+        "neurons": LAYER_NEURONS,
+        "inputs": LAYER_INPUTS,
+        "timesteps": LAYER_TIMESTEPS,
+        "precharge": LAYER_PRECHARGE,
+        "weights": f"random integers in [-64, 63], seed {LAYER_SEED}",
+    }
+    return layer, parameters
+
+
 @dataclasses.dataclass(frozen=True)
 class Design:
     """A design of the sweep: Verilog top name, table label and a builder.
@@ -94,9 +139,12 @@ class Design:
     build: Callable[[int], tuple[object, dict]]
 
 
-DESIGNS = (
+PE_DESIGNS = (
     Design("tmn_pe", "TMN PE", _tmn_pe),
     Design("if_pe", "IF PE", _if_pe),
+)
+DESIGNS = PE_DESIGNS + (
+    Design("tmn_layer", f"TMN layer {LAYER_INPUTS}x{LAYER_NEURONS}", _tmn_layer),
 )
 
 
