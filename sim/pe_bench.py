@@ -3,8 +3,8 @@
 The bench runs on the harness of ``sim.runner.harness_verilog``: the PE's
 inputs are one vector ``drive`` and its outputs one vector ``observe``. The
 schedule (directed cases, then random samples with random idle cycles) and
-the observation expected in each cycle are computed before the clock starts;
-per cycle the bench writes one integer and compares one integer. Inputs
+the observation expected in each cycle are computed before the clock starts,
+so per cycle the bench only writes one integer and compares one integer. Inputs
 change at the falling clock edge, and outputs are sampled at the next falling
 edge, after the rising edge that registered them.
 """
@@ -50,12 +50,12 @@ class Scoreboard:
         self.mismatches += 1
         if self.mismatches > LOGGED_MISMATCHES:
             return
-        wanted = unpack(expected, self.membrane_width)
+        expected_fields = unpack(expected, self.membrane_width)
         if word is None:
-            self.log.error("cycle %d: observed %s with X or Z bits, expected %s", cycle, observed, wanted)
+            self.log.error("cycle %d: observed %s with X or Z bits, expected %s", cycle, observed, expected_fields)
             return
         seen = unpack(word, self.membrane_width)
-        for field, value in vars(wanted).items():
+        for field, value in vars(expected_fields).items():
             if getattr(seen, field) != value:
                 self.log.error("cycle %d: %s is %d, expected %d", cycle, field, getattr(seen, field), value)
 

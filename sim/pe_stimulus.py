@@ -114,8 +114,12 @@ class ScheduleBuilder:
         if valid and not start and not model.running:
             coverage["input while idle"] += 1
         observation = model.cycle(start, valid, z, timesteps, precharge)
-        if start:
-            coverage["invalid start" if observation.error else ("start with first step" if valid else "start alone")] += 1
+        if start and observation.error:
+            coverage["invalid start"] += 1
+        elif start and valid:
+            coverage["start with first step"] += 1
+        elif start:
+            coverage["start alone"] += 1
         if valid and observation.ready:
             self.schedule.steps += 1
             self._cover_step(observation)
@@ -260,8 +264,14 @@ class ScheduleBuilder:
         mode_weights = [0.45, 0.3, 0.15, 0.1]
         while self.schedule.steps < goal:
             timesteps = 1 if rng.random() < 0.1 else int(rng.integers(1, max_timesteps + 1))
+            # P = 0 and P = max_precharge get 15 % each, so that both edges occur often.
             draw = rng.random()
-            precharge = 0 if draw < 0.15 else max_precharge if draw < 0.3 else int(rng.integers(0, max_precharge + 1))
+            if draw < 0.15:
+                precharge = 0
+            elif draw < 0.3:
+                precharge = max_precharge
+            else:
+                precharge = int(rng.integers(0, max_precharge + 1))
             total = timesteps + (precharge if self.kind is PEKind.TMN else 0)
             stop_after = int(rng.integers(1, total)) if total > 1 and rng.random() < 0.05 else None
             mode = modes[int(rng.choice(len(modes), p=mode_weights))]

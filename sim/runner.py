@@ -180,7 +180,7 @@ def run_pe_bench(
             results_xml=str(results_path),
         )
     except SystemExit:
-        # Under pytest the cocotb runner exits when a test fails; the results file still says what happened.
+        # Under pytest the cocotb runner exits when a test fails; the results file records the outcome.
         pass
     tests, failed = get_results(results_path)
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

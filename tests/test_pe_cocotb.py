@@ -58,7 +58,11 @@ def check(result) -> None:
     assert result.passed, f"cocotb reports a failure; log in {result.build_dir}"
 
 
-@pytest.mark.parametrize("simulator", SIMULATORS)
+# A fresh Verilator build compiles C++ for about 25 seconds.
+SIMULATOR_PARAMS = [pytest.param(name, marks=pytest.mark.slow if name == "verilator" else ()) for name in SIMULATORS]
+
+
+@pytest.mark.parametrize("simulator", SIMULATOR_PARAMS)
 @pytest.mark.parametrize("name, kind, params", CASES, ids=[case[0] for case in CASES])
 def test_pe_bench(name, kind, params, simulator):
     result = run_pe_bench(kind, params, simulator=simulator, build_dir=BUILD / f"{name}-{simulator}", steps=STEPS)

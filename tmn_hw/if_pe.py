@@ -23,8 +23,8 @@ class IFProcessingElement(wiring.Component):
 
     The baseline for resource comparisons with ``TMNProcessingElement``: it
     has the same ports (without ``precharge``) and the same widths. The
-    membrane starts each sample at ``V // 2``; each step adds the input
-    current (``u_hat = u + z``), emits a binary spike when ``u_hat >= V`` and
+    membrane starts each sample at ``V // 2``. Each step adds the input
+    current (``u_hat = u + z``), emits a binary spike when ``u_hat >= V``, and
     subtracts ``V`` times the spike. The membrane saturates at the ends of its
     signed range instead of wrapping, and ``overflow`` reports it. Every step
     is a firing step, so a sample is ``T`` steps with one output digit each.

@@ -1,8 +1,8 @@
 """Checks of elaboration parameters shared by the processing elements.
 
 Each check raises ``TypeError`` for a value of the wrong type and
-``ValueError`` for a value out of range; both messages name the parameter,
-the value and what is allowed.
+``ValueError`` for a value out of range. Both messages name the parameter,
+the value and the allowed range.
 """
 
 from __future__ import annotations
