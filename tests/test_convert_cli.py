@@ -73,3 +73,23 @@ def test_export_and_integer_commands(mlp_checkpoint, tmp_path, capsys):
     assert rerun["integer_accuracy"] == report["integer_accuracy"]
     assert [layer["max_membrane"] for layer in rerun["layers"]] == [layer["max_membrane"] for layer in report["layers"]]
     assert all(np.isfinite(layer["overflows"]) for layer in rerun["layers"])
+
+
+def test_quantised_path_converts_almost_exactly(mlp_checkpoint, tmp_path, capsys):
+    out = tmp_path / "digits_mlp_q3.pt"
+    train.main(["--dataset", "digits", "--quantise", "3", "--init", str(mlp_checkpoint), "--out", str(out),
+                "--epochs", "1"])
+    assert load_checkpoint(out)["meta"]["quantise_timesteps"] == 3
+    convert.main([str(out), "--timesteps", "3", "--precharge", "1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    # Constant first-layer currents round like the quantised activation; deeper layers may differ at ties.
+    assert abs(report["conversion_loss_pp"]) <= 1.0
+    assert report["thresholds"] == pytest.approx(
+        [float(v) for k, v in load_checkpoint(out)["state_dict"].items() if k.endswith("clip")]
+    )
+
+
+def test_quantise_needs_init(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--dataset", "digits", "--quantise", "3", "--out", "unused.pt"])
+    assert "--quantise needs --init CKPT" in capsys.readouterr().err
