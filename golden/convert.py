@@ -97,7 +97,7 @@ def _analyse_layers(gm: fx.GraphModule) -> tuple[dict[str, tuple[str, str]], int
     """Return the name and kind ("analog" or "synaptic") of each conv/linear module, and the graph's spiking depth.
 
     A layer is analog when a path from the input reaches it without crossing
-    a spiking site; the depth is the largest number of spiking sites on any
+    a spiking site. The depth is the largest number of spiking sites on any
     path from the input to the output.
     """
     analog: dict[fx.Node, bool] = {}
@@ -230,7 +230,7 @@ class Evaluation:
     """Accuracies (percent) of the ANN and the SNN on one data set, and the SNN's operation counts.
 
     ``snn_accuracy_by_timesteps`` maps each evaluated step count to the SNN
-    accuracy; for rate coding it holds every prefix of the run, for TMN only T.
+    accuracy. For rate coding it contains every prefix of the run, for TMN only T.
     """
 
     images: int

@@ -11,7 +11,7 @@ threshold ``v_l``:
   ``1 / pixel_max`` for pixels) and ``d`` the divisor of the average pools
   before the layer, which become integer window sums;
 - biases ``b_l = round(b_float / v_l * V_l)``;
-- ``input_width`` holds the exact bound ``max_i sum_j |W_ij| x_max + |b_i|``;
+- ``input_width`` contains the exact bound ``max_i sum_j |W_ij| x_max + |b_i|``;
 - ``membrane_width`` is the smallest width holding the largest ``|u|`` seen
   on calibration images, at least the width in-range inputs need, and at
   most the width whose saturation sits at ``saturation * V_l * 2^P``.
@@ -24,6 +24,7 @@ scale that fits ``weight_width`` bits and the classifier takes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -123,12 +124,20 @@ def _is_flatten(node: fx.Node, module) -> bool:
 
 
 def _pool_geometry(node: fx.Node, module: nn.AvgPool2d) -> tuple[int, int]:
-    kernel, stride, padding = module.kernel_size, module.stride, module.padding
-    kernel = kernel if isinstance(kernel, int) else kernel[0] if kernel[0] == kernel[1] else None
-    stride = stride if isinstance(stride, int) else stride[0] if stride[0] == stride[1] else None
-    if kernel is None or stride is None or padding not in (0, (0, 0)) or module.ceil_mode:
+    kernel = _square(module.kernel_size)
+    stride = _square(module.stride)
+    if kernel is None or stride is None or module.padding not in (0, (0, 0)) or module.ceil_mode:
         raise ExportError(f"export supports square average pools without padding only: {node_description(node, module)}")
     return kernel, stride
+
+
+def _square(size) -> int | None:
+    """Return ``size`` as one int if it is an int or a pair of equal ints, else None."""
+    if isinstance(size, int):
+        return size
+    if size[0] == size[1]:
+        return size[0]
+    return None
 
 
 def _power_of_two_scale(largest: float, weight_width: int) -> int:
@@ -185,7 +194,12 @@ def export_network(
     shape = tuple(input_shape)
     for index, stage in enumerate(stages):
         module, site = stage["map"], stage["site"]
-        role = "input" if index == 0 else "output" if site is None else "hidden"
+        if index == 0:
+            role = "input"
+        elif site is None:
+            role = "output"
+        else:
+            role = "hidden"
         if role == "input" and any(op["op"] != "flatten" for op in stage["pre_ops"]):
             raise ExportError("the first layer must take the image directly (an optional flatten, no pooling)")
         weight = module.weight.detach().to(torch.float64).numpy()
@@ -256,8 +270,6 @@ def _shape_after(op: dict, shape: tuple) -> tuple:
 
 
 def _replace(layer: IntegerLayer, **changes) -> IntegerLayer:
-    import dataclasses
-
     return dataclasses.replace(layer, **changes)
 
 
@@ -301,8 +313,6 @@ def _size_membranes(network: IntegerNetwork, pixels: np.ndarray, saturation: flo
 
 
 def _replace_network(network: IntegerNetwork, layers) -> IntegerNetwork:
-    import dataclasses
-
     return dataclasses.replace(network, layers=tuple(layers))
 
 

@@ -2,10 +2,10 @@
 
 Every layer with neurons follows :mod:`golden.integer` exactly: this module
 calls ``golden.integer.step`` on whole layers (the step function is
-vectorised over neurons and images). The integer maps (dense and conv) are
-computed in float64 by PyTorch and converted back to int64; this is exact
-because every product and partial sum is an integer below 2^53, which the
-format guarantees by limiting ``input_width`` to 52 bits.
+vectorised over neurons and images). PyTorch computes the integer maps (dense and
+conv) in float64, and the result is converted back to int64. This is exact
+because every product and partial sum is an integer below 2^53: the format
+limits ``input_width`` to 52 bits.
 
 ``python -m golden.integer_network NET --dataset fashion-mnist`` runs a
 network file on a test set and prints its accuracy, the largest membrane

@@ -1,7 +1,7 @@
 """The integer network file: an ``.npz`` of integer arrays plus a JSON header, checked on load.
 
 ``docs/network-format.md`` defines the semantics; this module reads, writes
-and validates the files. Array ``header`` holds the UTF-8 JSON header as
+and validates the files. Array ``header`` contains the UTF-8 JSON header as
 uint8; every other array is a layer's weights or biases, named in the header.
 Files load with ``allow_pickle=False``.
 """
@@ -235,7 +235,12 @@ def _validate(network: IntegerNetwork, where: str) -> None:
     shape = tuple(network.input_shape)
     for index, layer in enumerate(network.layers):
         at = f"{where}, layer {index} ({layer.name!r})"
-        expected_role = "input" if index == 0 else "output" if index == len(network.layers) - 1 else "hidden"
+        if index == 0:
+            expected_role = "input"
+        elif index == len(network.layers) - 1:
+            expected_role = "output"
+        else:
+            expected_role = "hidden"
         if layer.role != expected_role:
             _fail(at, f"role must be {expected_role!r} at this position, not {layer.role!r}")
         if layer.kind not in LAYER_KINDS:
@@ -357,7 +362,7 @@ def load_network(path: Path | str) -> IntegerNetwork:
     FileNotFoundError
         If ``path`` does not exist.
     InvalidNetworkError
-        If the file is not a valid network of this format version; the message says what is wrong.
+        If the file is not a valid network of this format version; the message names the broken rule.
     """
     path = Path(path)
     if not path.is_file():
