@@ -106,17 +106,21 @@ def synaptic_ops_per_sample(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     For a conv the count is ``sum(conv(mask, ones))``; because the ones kernel
     is the same for every output channel, the mask is summed over the input
     channels of each group first and the convolution runs on one channel per
-    group.
+    group. The mask is float32 and its sums are exact integers while a
+    sample has fewer than 2^24 inputs; the convolution runs in float64.
     """
-    mask = (x != 0).to(torch.float64)
+    mask = torch.ne(x, 0, out=torch.empty(x.shape, dtype=torch.float32))
     if isinstance(layer, nn.Linear):
-        return mask.reshape(len(x), -1).sum(1) * layer.out_features
+        return mask.reshape(len(x), -1).sum(1).to(torch.float64) * layer.out_features
     if isinstance(layer, nn.Conv2d):
         if layer.padding_mode != "zeros":
             raise ValueError(f"operation counts support zero padding only, not padding_mode={layer.padding_mode!r}")
         groups = layer.groups
-        n, channels, height, width = mask.shape
-        per_group = mask.reshape(n, groups, channels // groups, height, width).sum(2)
+        n, channels, height, width = x.shape
+        # A product with a ones vector sums the channels of each group; it reads the mask once, contiguously.
+        grouped = mask.reshape(n * groups, channels // groups, height * width)
+        per_group = torch.matmul(torch.ones(1, channels // groups), grouped).to(torch.float64)
+        per_group = per_group.reshape(n, groups, height, width)
         ones = torch.ones((groups, 1) + tuple(layer.kernel_size), dtype=torch.float64)
         reached = F.conv2d(
             per_group, ones, stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=groups
@@ -163,9 +167,14 @@ class OperationCounter:
     def add_spikes(self, name: str, digits: torch.Tensor) -> None:
         """Record output digits ``[T, B, ...]`` of spiking layer ``name``."""
         entry = self._entry(name, "spiking", digits[0, 0].numel())
-        dims = tuple(range(1, digits.dim()))
-        self._add(entry, "positive_spikes", (digits > 0).sum(dims))
-        self._add(entry, "negative_spikes", (digits < 0).sum(dims))
+        # Digits are 0 and +-1, so the sum of absolute values counts the spikes and the plain sum is positive
+        # minus negative ones. Per sample and step both are exact in float32 below 2^24 neurons.
+        steps, batch = digits.shape[:2]
+        rows = digits.reshape(steps * batch, -1)
+        spikes = torch.linalg.vector_norm(rows, ord=1, dim=1).reshape(steps, batch).sum(1, dtype=torch.float64)
+        signed = rows.sum(1).reshape(steps, batch).sum(1, dtype=torch.float64)
+        self._add(entry, "positive_spikes", (spikes + signed) / 2)
+        self._add(entry, "negative_spikes", (spikes - signed) / 2)
 
     def add_synaptic(self, name: str, layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         """Record the spike-driven input ``x`` ``[T*B, ...]`` of conv or linear ``layer``."""

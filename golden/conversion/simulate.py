@@ -6,8 +6,10 @@ operation (conv, linear, pooling, flattening, residual addition) then acts on
 each step's spike trains ``v s[t]`` at once, and adds its bias at each of the
 T input steps. The image drives the first layer directly: the same analog
 input at every step. A spiking layer reshapes its input currents to
-``[T, B, ...]``, runs the float neurons of :mod:`golden.neuron` (TMN with the
-ReLU gate, or IF for rate coding) and passes on ``v`` times the output digits.
+``[T, B, ...]``, runs the neurons (TMN with the ReLU gate, or IF for rate
+coding; :mod:`golden.conversion.dynamics` computes the digits of
+:mod:`golden.neuron` with fewer memory passes) and passes on ``v`` times the
+output digits.
 The network output is the last layer's input currents read out with the
 neuron's step weights, ``2^(T-k) / (2^T - 1)`` for TMN and ``1 / T`` for IF.
 
@@ -33,6 +35,7 @@ from torch import fx, nn
 
 from golden.coding import Coding
 from golden.conversion.calibrate import percentile
+from golden.conversion.dynamics import if_digits, tmn_digits
 from golden.conversion.ops import OperationCounter, OperationCounts
 from golden.neuron import IF, TMN
 from golden.quant import QuantisedReLU
@@ -55,6 +58,7 @@ class _Context:
         self.mode = Mode.ANN
         self.timesteps = 1
         self.precharge = 0
+        self.predictive = True
         self.coding = Coding.TMN
         self.batch = 0
         self.counter: OperationCounter | None = None
@@ -104,16 +108,24 @@ class SpikingSite(nn.Module):
         if self.threshold is None:
             raise ValueError(f"spiking site {self.name!r} has no threshold; calibrate the network first")
         if context.coding is Coding.TMN:
-            return TMN(self.threshold, timesteps, context.precharge)
+            return TMN(self.threshold, timesteps, context.precharge, predictive=context.predictive)
         return IF(self.threshold, timesteps)
 
     def _spike(self, x: torch.Tensor) -> torch.Tensor:
         context = self._context
         currents = x.reshape((context.timesteps, context.batch) + tuple(x.shape[1:]))
-        digits = self.neuron(context.timesteps)(currents)
+        if self.threshold is None:
+            raise ValueError(f"spiking site {self.name!r} has no threshold; calibrate the network first")
+        if context.coding is Coding.TMN:
+            digits = tmn_digits(
+                currents, self.threshold, context.timesteps, context.precharge, predictive=context.predictive
+            )
+        else:
+            digits = if_digits(currents, self.threshold, context.timesteps)
         if context.counter is not None:
             context.counter.add_spikes(self.name, digits)
-        return (digits * self.threshold).reshape(x.shape)
+        # The digits tensor is this call's own, so scaling it in place saves allocating a second one.
+        return digits.mul_(self.threshold).reshape(x.shape)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, threshold={self.threshold}"
@@ -132,6 +144,9 @@ class SpikingNetwork:
 
     Build it with :func:`golden.convert.convert`. ``ann(x)`` runs the folded
     ANN (ReLU or quantised activations), ``simulate(x)`` the SNN.
+    ``predictive`` (TMN only) set to False makes the neurons fire binary
+    spikes at the full threshold ``2^P v``, the ablation without ternary
+    predictive spiking.
     """
 
     def __init__(
@@ -146,12 +161,14 @@ class SpikingNetwork:
         approximations: list[str],
         layer_kinds: dict[str, tuple[str, str]],
         depth: int,
+        predictive: bool = True,
     ):
         self.graph_module = graph_module
         self.sites = sites
         self._context = context
         self.timesteps = timesteps
         self.precharge = precharge
+        self.predictive = predictive
         self.coding = coding
         self.approximations = approximations
         self.layer_kinds = layer_kinds
@@ -217,6 +234,7 @@ class SpikingNetwork:
         context.mode = Mode.SNN
         context.timesteps = steps
         context.precharge = self.precharge
+        context.predictive = self.predictive
         context.coding = self.coding
         context.batch = len(x)
         context.counter = counter
