@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.integer_if import required_if_membrane_width
 from tmn_hw.params import check_int
-from tmn_hw.pe import MAX_TIMESTEPS, _check_input_width, _check_membrane_width, _saturate
+from tmn_hw.pe import MAX_TIMESTEPS, _at_most, _check_input_width, _check_membrane_width, _saturate
 
 __all__ = ["IFProcessingElement", "minimum_if_membrane_width"]
 
@@ -127,7 +127,7 @@ class IFProcessingElement(wiring.Component):
         membrane = Signal(signed(width), init=initial)
         steps_left = Signal(self.timesteps.shape())
 
-        config_valid = (self.timesteps >= 1) & (self.timesteps <= self._max_timesteps)
+        config_valid = (self.timesteps != 0) & _at_most(self.timesteps, self._max_timesteps)
         m.d.comb += self.i.ready.eq(Mux(self.start, config_valid, steps_left != 0))
         step = self.i.valid & self.i.ready
 

@@ -71,6 +71,13 @@ def _saturate(value, width: int):
     return Mux(fits, value[:width].as_signed(), limit), ~fits
 
 
+def _at_most(port, maximum: int):
+    """Return ``port <= maximum``, or a constant 1 when every value of the port passes (no constant comparison)."""
+    if maximum >= (1 << len(port)) - 1:
+        return C(1, 1)
+    return port <= maximum
+
+
 class TMNProcessingElement(wiring.Component):
     """Processing element (PE) of one Ternary Momentum Neuron, bit-exact with ``golden.integer.step``.
 
@@ -254,9 +261,8 @@ class TMNProcessingElement(wiring.Component):
         precharge_left = Signal(self.precharge.shape())
         digits_left = Signal(self.timesteps.shape())
 
-        config_valid = (
-            (self.timesteps >= 1) & (self.timesteps <= self._max_timesteps) & (self.precharge <= self._max_precharge)
-        )
+        config_valid = (self.timesteps != 0) & _at_most(self.timesteps, self._max_timesteps)
+        config_valid &= _at_most(self.precharge, self._max_precharge)
         running = digits_left != 0
         m.d.comb += self.i.ready.eq(Mux(self.start, config_valid, running))
         step = self.i.valid & self.i.ready
