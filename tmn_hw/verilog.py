@@ -8,6 +8,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value, ValueCastable
+# NOTE: PortDirection is private in Amaranth 0.5.10; check this import when upgrading Amaranth.
 from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
