@@ -1,7 +1,7 @@
 """Synthesis flows for a Verilog design: generic gate counts and iCE40 resources with Fmax.
 
-Both flows take the Verilog text and the name of its top module, run in a
-work directory of their own, and return a plain dict (JSON-serialisable) in
+Both flows take the Verilog text and the name of its top module and run in a
+work directory of their own. They return a plain, JSON-serialisable dict in
 which every figure sits beside the tool, its version and the exact script or
 command line that produced it. Results are cached under ``build/synth/`` by a
 hash of the Verilog, the top module, the options and the tool versions.
@@ -80,7 +80,7 @@ class Ice40Options:
     device : str
         ``"up5k"`` (iCE40UP5K, package sg48) or ``"hx8k"`` (iCE40HX8K, package ct256).
     seed : int
-        Seed of nextpnr's placer; Fmax varies by a few percent between seeds.
+        Seed of nextpnr's placer; Fmax varies with it (up to about 8 % over seeds 1-5 for the PEs).
     freq_mhz : float
         Target frequency of timing-driven placement, in MHz. Set it above the
         expected Fmax so that the placer optimises the critical path.

@@ -25,9 +25,9 @@ logger = logging.getLogger("tmn_hw.report")
 DEFAULT_WIDTHS = (8, 12, 16, 24)
 QUICK_WIDTHS = (8, 16)
 
-# Run-time limits built into the swept PEs: the TMN PE for T <= 16 and P <= 2
-# (conversion needs T of about 4 to 8 with P = 1), the IF PE for the longest
-# rate-coded trains it supports (rate coding needs T of about 100 or more).
+# Run-time limits built into the swept PEs. The TMN PE takes T <= 16 and P <= 2,
+# which covers the conversion default T = 6, P = 1. The IF PE takes the longest
+# trains it supports, because rate coding needs many more steps for the same accuracy.
 TMN_MAX_TIMESTEPS = 16
 TMN_MAX_PRECHARGE = 2
 IF_MAX_TIMESTEPS = 62
@@ -169,7 +169,7 @@ def resource_sweep(
     """Run both synthesis flows for every design at every membrane width; return the report section.
 
     Returns ``{"device", "package", "tools", "flows", "rows"}``: ``tools`` maps
-    each tool to its version, ``flows`` holds the Yosys scripts and nextpnr
+    each tool to its version, ``flows`` contains the Yosys scripts and nextpnr
     command lines (with ``{top}`` for the module name), and each row has
     ``design``, ``label``, ``membrane_width``, ``parameters``, the iCE40
     ``lut4``, ``carry``, ``dff``, ``ram`` and ``logic_cells``, ``fmax_mhz``,
