@@ -12,6 +12,7 @@ few seconds (seeded) and cached under ``build/report/``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -30,17 +31,18 @@ from tmn_hw.energy import (
 )
 
 __all__ = [
-    "DEFAULT_CHECKPOINT",
+    "DEFAULT_CHECKPOINT_DIR",
     "ann_operation_counts",
     "compare_networks",
     "default_checkpoint",
+    "default_checkpoint_path",
     "energy_section",
     "integer_widths",
 ]
 
 logger = logging.getLogger("tmn_hw.report")
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "build" / "report" / "digits-mlp-seed0.pt"
+DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "build" / "report"
 DEFAULT_SEED = 0
 DEFAULT_EPOCHS = 30
 # Rate coding is accepted at the first tried T whose accuracy is within this many points of the ANN.
@@ -49,19 +51,34 @@ RATE_TOLERANCE_PP = 0.5
 ANN_ACTIVATION_BITS = 8
 
 
-def default_checkpoint(path: Path = DEFAULT_CHECKPOINT, *, progress: bool = True) -> Path:
+def default_checkpoint_path() -> Path:
+    """Return the cache path of the default network, named after its architecture and training settings.
+
+    A change of ``golden.models.MLP`` changes the name, so that a stale
+    checkpoint of another architecture is never loaded.
+    """
+    from golden.models import build_model
+
+    architecture = repr(build_model("mlp", (1, 8, 8), 10))
+    digest = hashlib.sha256(f"{architecture} epochs={DEFAULT_EPOCHS}".encode()).hexdigest()[:8]
+    return DEFAULT_CHECKPOINT_DIR / f"digits-mlp-seed{DEFAULT_SEED}-{digest}.pt"
+
+
+def default_checkpoint(path: Path | None = None) -> Path:
     """Return ``path``, first training the quick default network there if it does not exist.
 
     The network is the reference MLP (64-256-128-10 with BatchNorm) trained
     for 30 epochs on the training split of scikit-learn's digits, seed 0.
+    ``path`` defaults to :func:`default_checkpoint_path`.
     """
-    path = Path(path)
-    if path.is_file():
-        return path
     from golden.checkpoint import save_checkpoint
     from golden.data import load_dataset
     from golden.models import build_model
     from golden.train import train
+
+    path = default_checkpoint_path() if path is None else Path(path)
+    if path.is_file():
+        return path
 
     logger.info("training the default MLP on digits into %s", path)
     torch.manual_seed(DEFAULT_SEED)
@@ -322,7 +339,7 @@ def energy_section(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be None or an integer >= 1 (test images), not {limit!r}")
 
-    path = default_checkpoint(progress=progress) if checkpoint is None else Path(checkpoint)
+    path = default_checkpoint() if checkpoint is None else Path(checkpoint)
     payload = load_checkpoint(path)
     meta = payload["meta"]
     if dataset is not None and dataset != meta["dataset"]:
