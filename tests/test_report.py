@@ -178,3 +178,11 @@ def test_cli_missing_yosys_reports_tool_error(tmp_path, monkeypatch, capsys):
     assert "make install" in error
     assert shutil.which("yosys") is None
     assert issubclass(ToolError, RuntimeError)
+
+
+def test_cli_rejects_options_of_omitted_section(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--only", "resources", "--limit", "10"])
+
+    assert caught.value.code == 2
+    assert "--limit: options of the energy section, which --only resources leaves out" in capsys.readouterr().err

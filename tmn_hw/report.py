@@ -154,6 +154,13 @@ def main(argv=None) -> int:
     parser, args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     sections = (args.only,) if args.only else SECTIONS
+    energy_options = {"--checkpoint": args.checkpoint, "--dataset": args.dataset, "--limit": args.limit,
+                      "--rate-timesteps": args.rate_timesteps}
+    resource_options = {"--widths": args.widths, "--designs": args.designs}
+    for section, options in (("energy", energy_options), ("resources", resource_options)):
+        given = [name for name, value in options.items() if value is not None]
+        if given and section not in sections:
+            parser.error(f"{', '.join(given)}: options of the {section} section, which --only {args.only} leaves out")
     try:
         report = build_report(
             sections=sections,
