@@ -3,9 +3,9 @@
 Two sections:
 
 - resources: LUT4, carry, flip-flop and RAM cells, packed logic cells and
-  Fmax of the TMN PE and the IF PE on an iCE40 over a sweep of membrane
-  widths (Yosys and nextpnr-ice40, every figure labelled with tool, version
-  and flags);
+  Fmax of the TMN PE, the IF PE and a layer array on an iCE40, over a sweep
+  of membrane widths. Yosys and nextpnr-ice40 produce them, and every figure
+  is labelled with the tool, its version and its flags;
 - energy: spikes, synaptic accumulates and MACs per image of a converted
   network, and its energy for the ANN, the TMN SNN and the rate-coded SNN,
   by the 45 nm convention and as a fixed-point estimate.

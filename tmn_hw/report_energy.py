@@ -167,7 +167,7 @@ def integer_widths(network, pixel_max: int, weight_bits: int) -> dict:
     """Return the fixed-point widths of each layer of a converted network, by layer name.
 
     Each conv or linear layer gets symmetric ``weight_bits`` weights (scale
-    ``max|W| / (2^(b-1) - 1)``); its accumulator is wide enough for the largest current
+    ``max|W| / (2^(b-1) - 1)``). Its accumulator is wide enough for the largest current
     of one step, ``max_j sum_i |w_ij|`` times the largest input (the pixel
     maximum for the analog layer, 1 for spike digits). Each spiking layer's
     threshold in those integer units sets its membrane width: the width at
@@ -397,9 +397,9 @@ def compare_networks(
     """Convert ``model`` to a TMN SNN and a rate-coded SNN, evaluate both and the ANN, and return their energy.
 
     ``calibration()`` and ``test_loader()`` return fresh loaders of calibration
-    inputs and of ``(x, y)`` test batches; ``sample`` is one input batch for
-    the ANN's MAC count; ``pixel_max`` is the largest raw pixel value (the
-    inputs are ``pixels / pixel_max``). Returns the energy section without
+    inputs and of ``(x, y)`` test batches. ``sample`` is one input batch for
+    the ANN's MAC count. ``pixel_max`` is the largest raw pixel value, because
+    the inputs are ``pixels / pixel_max``. Returns the energy section without
     ``dataset`` and ``checkpoint``.
     """
     from golden.coding import Coding
