@@ -200,3 +200,27 @@ def test_ice40_options_reject_bad_values():
         Ice40Options(freq_mhz=0)
     with pytest.raises(TypeError, match="options must be an Ice40Options, not dict"):
         ice40_flow(accumulator_verilog(8), "accumulator", {"device": "up5k"}, cache_dir=None)
+
+
+def test_synth_command_prints_json(tmp_path, capsys):
+    from synth.__main__ import main
+
+    design = tmp_path / "accumulator.v"
+    design.write_text(accumulator_verilog(8))
+    status = main([str(design), "--top", "accumulator", "--json", "--no-cache"])
+    result = json.loads(capsys.readouterr().out)
+
+    assert status == 0
+    assert result["ice40"]["resources"]["dff"] == 8
+    assert result["generic"]["flip_flops"] == 8
+
+
+def test_synth_command_reports_syntax_error(tmp_path, capsys):
+    from synth.__main__ import main
+
+    design = tmp_path / "broken.v"
+    design.write_text("module broken(input a, output b);\n  assign b = a +;\nendmodule\n")
+    status = main([str(design), "--top", "broken", "--no-cache"])
+
+    assert status == 1
+    assert "syntax error" in capsys.readouterr().err
