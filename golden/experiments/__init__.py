@@ -7,6 +7,8 @@ names, ``all`` runs every one). Each experiment is a module with
 - ``run(output_dir: pathlib.Path, quick: bool = False) -> list[pathlib.Path]``:
   write the CSV, PNG and Markdown files into ``output_dir`` (created if
   missing) and return their paths. ``quick`` runs a tiny size for tests.
+  Experiments on trained networks also take ``dataset`` (``"fashion-mnist"``
+  by default, ``"digits"`` for tests); the networks are trained on first use.
 
 To add an experiment, write such a module and add its name to ``EXPERIMENTS``.
 """
@@ -22,6 +24,9 @@ __all__ = ["EXPERIMENTS", "load"]
 EXPERIMENTS: dict[str, str] = {
     "encoding-error": "golden.experiments.encoding_error",
     "predictive-threshold": "golden.experiments.predictive_threshold",
+    "ablation": "golden.experiments.ablation",
+    "conversion-table": "golden.experiments.conversion_table",
+    "energy-table": "golden.experiments.energy_table",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import pathlib
 import sys
 
@@ -20,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=pathlib.Path, default=pathlib.Path("results"), help="parent directory of the results, one subdirectory per experiment (default results)"
     )
     parser.add_argument("--quick", action="store_true", help="run a tiny size, for tests")
+    parser.add_argument(
+        "--dataset", choices=("fashion-mnist", "digits"),
+        help="data set of the experiments on trained networks (default fashion-mnist); others reject it",
+    )
     return parser
 
 
@@ -36,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in EXPERIMENTS]
     if unknown:
         parser.error(f"unknown experiment {', '.join(unknown)}; choose from all, {', '.join(EXPERIMENTS)}")
+    options = {} if arguments.dataset is None else {"dataset": arguments.dataset}
     for name in names:
-        paths = load(name).run(arguments.output / name, quick=arguments.quick)
+        run = load(name).run
+        if options and "dataset" not in inspect.signature(run).parameters:
+            parser.error(f"experiment {name} takes no --dataset; it runs on generated inputs")
+    for name in names:
+        paths = load(name).run(arguments.output / name, quick=arguments.quick, **options)
         for path in paths:
             print(f"{name}: wrote {path}")
     return 0
