@@ -52,23 +52,17 @@ DESIGN_FILE = "design.v"
 def component_verilog(component, name: str) -> str:
     """Return the Verilog of an Amaranth ``wiring.Component``, deterministic and without source locations.
 
-    The ports are the members of the component's signature, views (such as
-    a stream payload with a struct layout) as their underlying signals.
-    Members that are constants, such as the ``ready`` of an ``always_ready``
-    stream, are left out, because Amaranth 0.5 accepts only signals as ports.
+    The text is that of ``tmn_hw.verilog.convert``, the writer of
+    ``python -m tmn_hw.gen``, so a synthesised design is byte for byte the
+    generated one.
     """
-    from amaranth import Signal, Value
-    from amaranth.back import verilog
     from amaranth.lib import wiring
+
+    from tmn_hw.verilog import convert
 
     if not isinstance(component, wiring.Component):
         raise TypeError(f"component must be an amaranth.lib.wiring.Component, not {type(component).__name__}")
-    ports = []
-    for _path, _member, value in component.signature.flatten(component):
-        value = Value.cast(value)
-        if isinstance(value, Signal):
-            ports.append(value)
-    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+    return convert(component, name)
 
 
 @dataclasses.dataclass(frozen=True)
