@@ -38,6 +38,10 @@ synth:
 report:
 	$(PYTHON) -m tmn_hw.report --plot build/report $(if $(QUICK),--quick,)
 
+# Benchmarks, results in results/bench/.
+bench:
+	$(PYTHON) -m golden.bench --output results/bench/golden_speed.json
+
 # Every experiment registered in golden/experiments/__init__.py, into results/<name>/.
 experiments:
 	$(PYTHON) -m golden.experiments all

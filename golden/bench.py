@@ -1,0 +1,203 @@
+"""Benchmark of the golden SNN simulation against the ANN forward pass: ``python -m golden.bench``.
+
+For each reference architecture the benchmark converts a seeded, untrained
+network (the cost of the dense operations does not depend on the weights)
+with thresholds calibrated on the batch, then times on the same batch of
+test images
+
+- the ANN forward pass of the converted network (BatchNorm folded);
+- the T-step TMN simulation (``SpikingNetwork.simulate``, with its operation
+  counts), T + P neuron steps per layer;
+- the same simulation with the neurons of :mod:`golden.neuron`, the
+  readable reference, in place of :mod:`golden.conversion.dynamics`;
+- the T-step rate-coded (IF) simulation.
+
+Each time is the minimum over ``--repeats`` runs, after one warm-up run.
+The figure of merit is ``snn_seconds / (T * ann_seconds)``: the cost of a
+T-step simulation in ANN forward passes per step. Each case runs in a
+fresh child process; its peak memory is the growth of the process's
+maximum resident set size (``resource.getrusage``, KiB on Linux) from
+after building the network to after the runs.
+
+Results go to ``results/bench/golden_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pathlib
+import platform
+import resource
+import sys
+import tempfile
+import time
+from unittest import mock
+
+import torch
+from tqdm import tqdm
+
+__all__ = ["CASES", "TARGET_RATIO", "main", "measure"]
+
+# A T-step TMN simulation should cost at most this many ANN forward passes per step.
+TARGET_RATIO = 1.5
+CASES = ("ann", "tmn", "tmn_reference_neurons", "rate")
+DEFAULT_OUTPUT = pathlib.Path("results/bench/golden_speed.json")
+SEED = 0
+
+
+def _network(arch: str, dataset: str, batch: int, timesteps: int, precharge: int, coding: str):
+    from golden.convert import convert
+    from golden.data import load_dataset
+    from golden.models import build_model
+
+    torch.manual_seed(SEED)
+    test = load_dataset(dataset, "test")
+    x, _ = test.tensors(limit=batch)
+    model = build_model(arch, test.input_shape, test.num_classes).eval()
+    network = convert(model, [x], timesteps=timesteps, precharge=precharge, coding=coding)
+    return network, x
+
+
+def _run_case(case: str, network, x) -> None:
+    if case == "ann":
+        network.ann(x)
+    elif case == "tmn_reference_neurons":
+        from golden.neuron import TMN
+
+        def reference(z, threshold, timesteps, precharge, *, predictive=True):
+            return TMN(threshold, timesteps, precharge, predictive=predictive)(z)
+
+        with mock.patch("golden.conversion.simulate.tmn_digits", reference):
+            network.simulate(x)
+    else:
+        network.simulate(x)
+
+
+def _child(arch, dataset, batch, timesteps, precharge, case, repeats, threads, queue) -> None:
+    """Build the network in this fresh process, time ``case`` and put its time and memory growth on ``queue``."""
+    torch.set_num_threads(threads)
+    coding = "rate" if case == "rate" else "tmn"
+    network, x = _network(arch, dataset, batch, timesteps, precharge, coding)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    with torch.no_grad():
+        _run_case(case, network, x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            _run_case(case, network, x)
+            times.append(time.perf_counter() - start)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"seconds": min(times), "peak_memory_kib": after - before, "baseline_kib": before})
+
+
+def _in_child(*arguments) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(*arguments, queue))
+    process.start()
+    # The result is a few numbers, small enough for the queue's buffer, so joining first cannot deadlock.
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"benchmark child for {arguments} failed with exit code {process.exitcode}")
+    return queue.get(timeout=60)
+
+
+def measure(arch: str, dataset: str, batch: int, timesteps: int, precharge: int, repeats: int, threads: int) -> dict:
+    """Return the times (seconds), ratios and peak memory (MiB) of every case for one architecture."""
+    common = (arch, dataset, batch, timesteps, precharge)
+    results = {}
+    for case in tqdm(CASES, desc=f"bench {arch}", unit="case", leave=False):
+        outcome = _in_child(*common, case, repeats, threads)
+        results[case] = {
+            "seconds": outcome["seconds"],
+            "peak_memory_mib": outcome["peak_memory_kib"] / 1024,
+            "baseline_rss_mib": outcome["baseline_kib"] / 1024,
+        }
+    ann = results["ann"]["seconds"]
+    for case in CASES[1:]:
+        results[case]["ann_passes_per_step"] = results[case]["seconds"] / (timesteps * ann)
+    tmn_ratio = results["tmn"]["ann_passes_per_step"]
+    return {
+        "arch": arch,
+        "dataset": dataset,
+        "batch": batch,
+        "timesteps": timesteps,
+        "precharge": precharge,
+        "cases": results,
+        "tmn_ann_passes_per_step": tmn_ratio,
+        "reference_speedup": results["tmn_reference_neurons"]["seconds"] / results["tmn"]["seconds"],
+        "target_ann_passes_per_step": TARGET_RATIO,
+        "meets_target": tmn_ratio <= TARGET_RATIO,
+    }
+
+
+def _write_json(path: pathlib.Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2)
+            stream.write("\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m golden.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", nargs="+", default=["cnn", "mlp"], choices=["cnn", "mlp"],
+                        help="reference architectures (default cnn mlp)")
+    parser.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
+                        help="data set of the input batch (default fashion-mnist)")
+    parser.add_argument("--batch", type=int, default=100, help="images per batch (default 100)")
+    parser.add_argument("--timesteps", "-T", type=int, default=6, help="input steps T (default 6)")
+    parser.add_argument("--precharge", "-P", type=int, default=1, help="TMN pre-charge steps P (default 1)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case; the minimum counts (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
+                        help=f"JSON file to write (default {DEFAULT_OUTPUT})")
+    arguments = parser.parse_args(argv)
+    for name in ("batch", "timesteps", "repeats", "threads"):
+        if getattr(arguments, name) < 1:
+            parser.error(f"--{name} must be >= 1, not {getattr(arguments, name)}")
+    if arguments.precharge < 0:
+        parser.error(f"--precharge must be >= 0, not {arguments.precharge}")
+
+    runs = [
+        measure(arch, arguments.dataset, arguments.batch, arguments.timesteps, arguments.precharge,
+                arguments.repeats, arguments.threads)
+        for arch in arguments.arch
+    ]
+    payload = {
+        "benchmark": "golden SNN simulation against the ANN forward pass",
+        "command": "python -m golden.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "threads": arguments.threads,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "load_average_1min": os.getloadavg()[0],
+        },
+        "runs": runs,
+    }
+    _write_json(arguments.output, payload)
+    for run in runs:
+        cases = run["cases"]
+        print(f"{run['arch']}: batch {run['batch']}, T = {run['timesteps']}, P = {run['precharge']}: "
+              f"ANN {cases['ann']['seconds'] * 1e3:.1f} ms, TMN {cases['tmn']['seconds'] * 1e3:.1f} ms "
+              f"= {run['tmn_ann_passes_per_step']:.2f} x T ANN passes (target <= {TARGET_RATIO}), "
+              f"reference neurons {cases['tmn_reference_neurons']['ann_passes_per_step']:.2f} x T, "
+              f"rate {cases['rate']['ann_passes_per_step']:.2f} x T; "
+              f"peak memory ANN {cases['ann']['peak_memory_mib']:.0f} MiB, TMN {cases['tmn']['peak_memory_mib']:.0f} MiB")
+    print(f"wrote {arguments.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
