@@ -239,21 +239,30 @@ class SynapticAccumulator(wiring.Component):
             self.i.ready.eq(~closed | self.o.ready),
             row.addr.eq(self.i.p.index),
             self.o.valid.eq(closed),
-            self.o.p.eq(accumulator),
         ]
+        # Operand isolation: the payload is 0 while a step is open, so the logic behind `o`
+        # switches once per step rather than once per event, which keeps the PE adders quiet.
+        m.d.comb += self.o.p.eq(Mux(closed, accumulator, 0))
         m.d.sync += [
             adding.eq(accept & ~self.i.p.end),
             subtracting.eq(self.i.p.negative),
         ]
+        # One Signal per lane, then whole-vector assignments of their Cat, rather than one
+        # statement per lane: Icarus Verilog re-runs a process of N lane statements once per
+        # changed lane, which made simulation time grow with N squared.
+        sums = [Signal(signed(self._current_width), name=f"sum{index}") for index in range(neurons)]
+        reloads = [Signal(signed(self._current_width), name=f"reload{index}") for index in range(neurons)]
+        for index in range(neurons):
+            weight = row.data[index]
+            m.d.comb += [
+                sums[index].eq(accumulator[index] + Mux(subtracting, -weight, weight)),
+                reloads[index].eq(bias.data[index]),
+            ]
         # A closed step cannot have an add in flight: the marker was the last transfer before it.
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += closed.eq(0)
-            for index in range(neurons):
-                m.d.sync += accumulator[index].eq(bias.data[index])
+            m.d.sync += [closed.eq(0), accumulator.eq(Cat(*reloads))]
         with m.Elif(adding):
-            for index in range(neurons):
-                term = Mux(subtracting, -row.data[index], row.data[index])
-                m.d.sync += accumulator[index].eq(accumulator[index] + term)
+            m.d.sync += accumulator.eq(Cat(*sums))
         with m.If(accept & self.i.p.end):
             m.d.sync += closed.eq(1)
         return m
@@ -323,9 +332,12 @@ class SpikeSerializer(wiring.Component):
             m.d.sync += full.eq(0)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += full.eq(1)
-            for position in range(width):
-                digit = self.i.p[position]
-                m.d.sync += [nonzero[position].eq(digit != 0), negative[position].eq(digit < 0)]
+            # Bit 0 of a digit is "non-zero", bit 1 is "negative" (two's complement -1 is 0b11).
+            digits = self.i.p.as_value()
+            m.d.sync += [
+                nonzero.eq(Cat(digits[2 * position] for position in range(width))),
+                negative.eq(Cat(digits[2 * position + 1] for position in range(width))),
+            ]
         return m
 
 
@@ -468,8 +480,7 @@ class NeuronArray(wiring.Component):
             self.o.valid.eq(pes[0].o.valid | held),
             self.o.p.overflow.eq(sample_overflow | step_overflow),
         ]
-        for index, pe in enumerate(pes):
-            m.d.comb += self.o.p.spikes[index].eq(pe.o.payload)
+        m.d.comb += self.o.p.spikes.eq(Cat(pe.o.payload for pe in pes))
         with m.If(self.o.ready):
             m.d.sync += held.eq(0)
         with m.Elif(pes[0].o.valid):
@@ -565,7 +576,10 @@ class SpikingLayer(wiring.Component):
             array.i.valid.eq(accumulator.o.valid),
             accumulator.o.ready.eq(array.i.ready),
         ]
-        for index in range(self.neurons):
-            m.d.comb += array.i.p[index].eq(accumulator.o.p[index])
+        if self._array.config.input_width == self._accumulator.current_width:
+            m.d.comb += array.i.p.eq(accumulator.o.p)
+        else:
+            for index in range(self.neurons):
+                m.d.comb += array.i.p[index].eq(accumulator.o.p[index])
         wiring.connect(m, array.o, wiring.flipped(self.o))
         return m

@@ -9,7 +9,7 @@ input weighted as a TMN weights its digits. The predicted class is
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.wiring import In, Out
@@ -110,11 +110,14 @@ class ClassifierReadout(wiring.Component):
         ]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += done.eq(0)
+        # One Signal per class, then one assignment of their Cat (see SynapticAccumulator).
+        first = count == 0
+        updates = [Signal(signed(self._score_width), name=f"update{index}") for index in range(classes)]
+        for index, update in enumerate(updates):
+            doubled = Mux(first, 0, scores[index] << 1)
+            m.d.comb += update.eq(doubled + accumulator.o.p[index])
         with m.If(accumulator.o.valid & accumulator.o.ready):
-            first = count == 0
-            for index in range(classes):
-                doubled = Mux(first, 0, scores[index] << 1)
-                m.d.sync += scores[index].eq(doubled + accumulator.o.p[index])
+            m.d.sync += scores.eq(Cat(*updates))
             last = count == self._timesteps - 1
             m.d.sync += count.eq(Mux(last, 0, count + 1))
             with m.If(last):
