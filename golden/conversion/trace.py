@@ -78,6 +78,8 @@ def source_line(node: fx.Node) -> str:
         if "/torch/" in match["file"]:
             continue
         return f"{match['file']}:{match['line']} ({match['code'].strip()})"
+    if "container.py" in trace_text:
+        return "a forward pass inside nn.Sequential (no line of model code)"
     return "<source line unknown>"
 
 
