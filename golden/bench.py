@@ -12,12 +12,14 @@ test images
   readable reference, in place of :mod:`golden.conversion.dynamics`;
 - the T-step rate-coded (IF) simulation.
 
-Each time is the minimum over ``--repeats`` runs, after one warm-up run.
+One child process times all cases in turn, ``--repeats`` rounds after a
+warm-up round, so that every case sees the same machine load; each time
+is the minimum over the rounds.
 The figure of merit is ``snn_seconds / (T * ann_seconds)``: the cost of a
-T-step simulation in ANN forward passes per step. Each case runs in a
-fresh child process; its peak memory is the growth of the process's
-maximum resident set size (``resource.getrusage``, KiB on Linux) from
-after building the network to after the runs.
+T-step simulation in ANN forward passes per step. For its peak memory
+each case runs once more in a fresh child process: the growth of the
+process's maximum resident set size (``resource.getrusage``, KiB on Linux)
+from after building the network to after the run.
 
 Results go to ``results/bench/golden_speed.json``.
 """
@@ -76,27 +78,37 @@ def _run_case(case: str, network, x) -> None:
         network.simulate(x)
 
 
-def _child(arch, dataset, batch, timesteps, precharge, case, repeats, threads, queue) -> None:
-    """Build the network in this fresh process, time ``case`` and put its time and memory growth on ``queue``."""
+def _memory_child(arch, dataset, batch, timesteps, precharge, case, threads, queue) -> None:
+    """Build the network in this fresh process, run ``case`` once and put the growth of its peak RSS on ``queue``."""
     torch.set_num_threads(threads)
-    coding = "rate" if case == "rate" else "tmn"
-    network, x = _network(arch, dataset, batch, timesteps, precharge, coding)
+    network, x = _network(arch, dataset, batch, timesteps, precharge, "rate" if case == "rate" else "tmn")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
     with torch.no_grad():
         _run_case(case, network, x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            _run_case(case, network, x)
-            times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({"seconds": min(times), "peak_memory_kib": after - before, "baseline_kib": before})
+    queue.put({"peak_memory_kib": after - before, "baseline_kib": before})
 
 
-def _in_child(*arguments) -> dict:
+def _timing_child(arch, dataset, batch, timesteps, precharge, repeats, threads, queue) -> None:
+    """Time every case in turn, ``repeats`` rounds after a warm-up, so that all see the same machine load."""
+    torch.set_num_threads(threads)
+    networks = {coding: _network(arch, dataset, batch, timesteps, precharge, coding) for coding in ("tmn", "rate")}
+    times: dict[str, list[float]] = {case: [] for case in CASES}
+    with torch.no_grad():
+        for round_index in range(repeats + 1):
+            for case in CASES:
+                network, x = networks["rate" if case == "rate" else "tmn"]
+                start = time.perf_counter()
+                _run_case(case, network, x)
+                if round_index > 0:
+                    times[case].append(time.perf_counter() - start)
+    queue.put({case: min(values) for case, values in times.items()})
+
+
+def _in_child(target, *arguments) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(*arguments, queue))
+    process = context.Process(target=target, args=(*arguments, queue))
     process.start()
     # The result is a few numbers, small enough for the queue's buffer, so joining first cannot deadlock.
     process.join()
@@ -109,13 +121,17 @@ def measure(arch: str, dataset: str, batch: int, timesteps: int, precharge: int,
     """Return the times (seconds), ratios and peak memory (MiB) of every case for one architecture."""
     common = (arch, dataset, batch, timesteps, precharge)
     results = {}
-    for case in tqdm(CASES, desc=f"bench {arch}", unit="case", leave=False):
-        outcome = _in_child(*common, case, repeats, threads)
-        results[case] = {
-            "seconds": outcome["seconds"],
-            "peak_memory_mib": outcome["peak_memory_kib"] / 1024,
-            "baseline_rss_mib": outcome["baseline_kib"] / 1024,
-        }
+    with tqdm(total=len(CASES) + 1, desc=f"bench {arch}", unit="process", leave=False) as bar:
+        seconds = _in_child(_timing_child, *common, repeats, threads)
+        bar.update()
+        for case in CASES:
+            memory = _in_child(_memory_child, *common, case, threads)
+            results[case] = {
+                "seconds": seconds[case],
+                "peak_memory_mib": memory["peak_memory_kib"] / 1024,
+                "baseline_rss_mib": memory["baseline_kib"] / 1024,
+            }
+            bar.update()
     ann = results["ann"]["seconds"]
     for case in CASES[1:]:
         results[case]["ann_passes_per_step"] = results[case]["seconds"] / (timesteps * ann)
