@@ -282,6 +282,40 @@ def _rate_prefixes(timesteps: int) -> list[int]:
     return prefixes + [timesteps]
 
 
+def _plot_rate(result: Evaluation, path: str, title: str) -> None:
+    """Write the rate-coded SNN accuracy against T, with the ANN accuracy as a line, to ``path``."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted(result.snn_accuracy_by_timesteps)
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(steps, [result.snn_accuracy_by_timesteps[t] for t in steps], "o-", label="rate-coded IF SNN")
+    axes.axhline(result.ann_accuracy, color="black", linestyle="--", label="ANN")
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("time steps T")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_ylim(max(0.0, result.ann_accuracy - 20), 100)
+    axes.set_title(title, fontsize=9)
+    axes.legend()
+    figure.tight_layout()
+    suffix = os.path.splitext(path)[1] or ".png"
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=suffix)
+    os.close(handle)
+    try:
+        figure.savefig(temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m golden.convert",
@@ -307,6 +341,7 @@ def _parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=100, help="evaluation batch size (default 100)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration batch order (default 0)")
+    parser.add_argument("--plot", help="with --coding rate: write SNN accuracy against T to this image file")
     return parser, parser.parse_args(argv)
 
 
@@ -358,6 +393,10 @@ def main(argv=None) -> None:
         within = [t for t, acc in sorted(result.snn_accuracy_by_timesteps.items()) if result.ann_accuracy - acc <= 0.5]
         report["timesteps_within_0.5pp"] = within[0] if within else None
         report["operations_by_timesteps"] = {str(t): c.to_dict() for t, c in result.counts_by_timesteps.items()}
+    if args.plot:
+        if network.coding is not Coding.RATE:
+            parser.error("--plot needs --coding rate: a TMN run evaluates one T")
+        _plot_rate(result, args.plot, f"{args.checkpoint}, {result.images} {dataset} test images")
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
