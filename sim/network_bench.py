@@ -31,7 +31,17 @@ from golden.integer import IntegerNeuronConfig, simulate
 from golden.integer_layer import predicted_class, readout_scores, spiking_layer
 from sim.codec import decode_signed_vector, decode_spike_output, describe_spike_output, encode_signed_vector
 
-__all__ = ["NetworkBenchResult", "golden_network", "network_arrays", "network_spec_from_arrays", "run_network_bench"]
+__all__ = [
+    "NetworkBenchResult",
+    "ann_accuracy",
+    "bench_network_file",
+    "golden_network",
+    "image_currents",
+    "main",
+    "network_arrays",
+    "network_spec_from_arrays",
+    "run_network_bench",
+]
 
 DATA_ENV = "TMN_NETWORK_BENCH_DATA"
 
@@ -232,6 +242,144 @@ def run_network_bench(
     )
 
 
+def image_currents(network, pixels) -> np.ndarray:
+    """Return the first layer's currents [images, T, N_1] of raw ``pixels``, the same at each input step.
+
+    This is the host-side step of direct input coding,
+    ``golden.integer_network.input_currents``, repeated for the T input steps.
+    """
+    from golden.integer_network import input_currents
+
+    first = input_currents(network, pixels)
+    return np.repeat(first[:, None, :], network.timesteps, axis=1)
+
+
+def ann_accuracy(network, pixels, labels) -> float | None:
+    """Return the accuracy in percent of the float ANN the network was exported from, or None.
+
+    The ANN comes from the checkpoint named in the network file's ``source``;
+    None when the file names none or the checkpoint is missing.
+    """
+    import torch
+
+    from golden.checkpoint import load_checkpoint, model_from_checkpoint
+
+    checkpoint = network.source.get("checkpoint")
+    if not checkpoint or not Path(checkpoint).is_file():
+        return None
+    model = model_from_checkpoint(load_checkpoint(checkpoint))
+    x = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / network.pixel_max).unsqueeze(1)
+    with torch.no_grad():
+        predictions = model(x).argmax(1).numpy()
+    return 100.0 * float((predictions == np.asarray(labels)).mean())
+
+
+def bench_network_file(
+    path,
+    *,
+    dataset: str,
+    images: int,
+    simulators,
+    build_root: Path,
+    idle_probability: float = 0.2,
+    stall_probability: float = 0.2,
+    seed: int = 1,
+) -> dict:
+    """Run the network bench of network file ``path`` on the first ``images`` test images of ``dataset``.
+
+    Returns a dict with the golden integer and ANN accuracies on the same
+    images and, per simulator, the RTL accuracy, cycles per image and wall time.
+    Raises ``AssertionError`` on any mismatch between the RTL and the golden model.
+    """
+    from golden.data import load_dataset
+    from golden.integer_network import run
+    from golden.network_format import load_network
+    from tmn_hw.network import network_spec
+
+    network = load_network(path)
+    test = load_dataset(dataset, "test")
+    if not 1 <= images <= len(test):
+        raise ValueError(f"images must be in [1, {len(test)}] for the {dataset} test set, not {images}")
+    pixels, labels = test.pixels[:images], test.labels[:images]
+    golden = run(network, pixels)
+    summary = {
+        "network": str(path),
+        "dataset": dataset,
+        "images": images,
+        "timesteps": network.timesteps,
+        "precharge": network.precharge,
+        "layer_sizes": [int(layer.weight.shape[0]) for layer in network.layers],
+        "golden_accuracy": 100.0 * float((golden.predictions == labels).mean()),
+        "ann_accuracy": ann_accuracy(network, pixels, labels),
+        "ann_accuracy_full_test_set": network.source.get("ann_accuracy"),
+        "simulators": {},
+    }
+    spec = network_spec(network)
+    currents = image_currents(network, pixels)
+    for simulator in simulators:
+        result = run_network_bench(
+            spec,
+            currents,
+            labels,
+            simulator=simulator,
+            build_dir=Path(build_root) / f"{Path(path).stem}-{images}-{simulator}",
+            idle_probability=idle_probability,
+            stall_probability=stall_probability,
+            seed=seed,
+        )
+        summary["simulators"][simulator] = {
+            "accuracy": result.accuracy,
+            "mismatches": 0,
+            "cycles": result.cycles,
+            "cycles_per_image": result.cycles_per_image,
+            "wall_seconds": result.wall_seconds,
+        }
+    return summary
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.network_bench",
+        description="Check the RTL network top of an integer network file against the golden model on "
+        "test images, on Icarus Verilog and Verilator, and print accuracy and cycles per image.",
+    )
+    parser.add_argument("network", type=Path, help="integer network file written by python -m golden.export")
+    parser.add_argument("--dataset", default=None, help="test set (default: the one the network file names)")
+    parser.add_argument("--images", type=int, default=200, help="test images to run (default: 200)")
+    parser.add_argument(
+        "--simulators", nargs="+", default=["icarus", "verilator"], help="simulators (default: icarus verilator)"
+    )
+    parser.add_argument("--idle", type=float, default=0.2, help="chance of an idle input cycle (default: 0.2)")
+    parser.add_argument("--stall", type=float, default=0.2, help="chance of a stalled output cycle (default: 0.2)")
+    parser.add_argument("--build-dir", type=Path, default=Path("build/sim/network"), help="build directory root")
+    parser.add_argument("--out", type=Path, default=None, help="also write the summary to this JSON file")
+    args = parser.parse_args(argv)
+
+    from golden.network_format import load_network
+
+    dataset = args.dataset or load_network(args.network).source.get("dataset")
+    if dataset is None:
+        parser.error("the network file names no data set; pass --dataset")
+    summary = bench_network_file(
+        args.network,
+        dataset=dataset,
+        images=args.images,
+        simulators=args.simulators,
+        build_root=args.build_dir,
+        idle_probability=args.idle,
+        stall_probability=args.stall,
+    )
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = args.out.with_name(args.out.name + ".tmp")
+        temporary.write_text(text + "\n")
+        os.replace(temporary, args.out)
+
+
 try:
     import cocotb
 except ImportError:  # the launcher runs without cocotb's simulator-side modules
@@ -310,3 +458,7 @@ if cocotb is not None:
         temporary = data.parent / "result.json.tmp"
         temporary.write_text(json.dumps(result))
         os.replace(temporary, data.parent / "result.json")
+
+
+if __name__ == "__main__":
+    main()
