@@ -29,6 +29,7 @@ test: install
 verilog:
 	$(PYTHON) -m tmn_hw.gen pe --out build/verilog/tmn_pe.v
 	$(PYTHON) -m tmn_hw.gen if-pe --out build/verilog/if_pe.v
+	$(if $(NETWORK),$(PYTHON) -m tmn_hw.gen network --network $(NETWORK) --out build/verilog,)
 
 # Resources and Fmax of the default TMN PE and IF PE over membrane widths 8-24 (QUICK=1: 8 and 16).
 synth:
@@ -41,6 +42,7 @@ report:
 # Benchmarks, results in results/bench/.
 bench:
 	$(PYTHON) -m golden.bench --output results/bench/golden_speed.json
+	$(PYTHON) -m tmn_hw.bench all
 
 # Every experiment registered in golden/experiments/__init__.py, into results/<name>/.
 experiments:
@@ -50,6 +52,7 @@ experiments:
 sim:
 	TMN_SIM_STEPS=100000 $(PYTHON) -m pytest -n $(JOBS) -k "bench and not benchmark" tests
 	$(PYTHON) -m sim.summary build/sim/pe
+	$(PYTHON) -m tmn_hw.bench network --images 200 --idle 0.2 --stall 0.2 --results build/sim/network
 
 clean:
 	rm -rf build
