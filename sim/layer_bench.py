@@ -73,7 +73,7 @@ def layer_membrane_width(case: LayerCase) -> int:
 def run_layer_bench(case: LayerCase, simulator: str, build_root: Path, waves: bool | None = None) -> dict:
     """Build and run ``case`` on ``simulator`` ("icarus" or "verilator"); return the bench's measurements.
 
-    The result holds ``samples``, ``steps`` (input steps), ``events`` (non-zero
+    The result contains ``samples``, ``steps`` (input steps), ``events`` (non-zero
     input spikes), ``cycles`` (first input transfer to last output transfer)
     and ``build_dir``. Raises ``AssertionError`` if the cocotb test fails.
     """
@@ -127,7 +127,7 @@ if cocotb is not None:
 
     @cocotb.test()
     async def layer_matches_golden(dut):
-        """Every output spike vector and overflow flag equals the golden integer layer."""
+        """Check that every output spike vector and overflow flag equals the golden integer layer."""
         log = logging.getLogger("tmn_hw.bench.layer")
         case, stimulus = _load_case(Path(os.environ[DATA_ENV]))
         config = IntegerNeuronConfig(

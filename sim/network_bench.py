@@ -396,7 +396,7 @@ if cocotb is not None:
 
     @cocotb.test()
     async def network_matches_golden(dut):
-        """Every spike of every layer, every score and every predicted class equal the golden model."""
+        """Check that every spike of every layer, every score and every predicted class equal the golden model."""
         log = logging.getLogger("tmn_hw.bench.network")
         data = Path(os.environ[DATA_ENV])
         settings = json.loads((data.parent / "settings.json").read_text())

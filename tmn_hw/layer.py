@@ -8,9 +8,9 @@ subtracts (``-1``) weight row ``index`` into the N accumulators, so the layer
 has no multiplier and its cycles scale with the non-zero spikes, not with
 ``M``. The accumulators start every step at the bias, so the bias enters the
 T input steps once each. When a step closes, all PEs update at once with the
-accumulated currents; the layer then runs the P drain steps with zero input
-by itself and emits one ternary spike vector of N digits for each of the T
-firing steps.
+accumulated currents. After the T input steps the layer runs the P drain
+steps with zero input by itself. It emits one ternary spike vector of N
+digits for each of the T firing steps.
 
 The blocks, each a :class:`~amaranth.lib.wiring.Component` with
 :mod:`amaranth.lib.stream` ports:
@@ -60,7 +60,7 @@ MAX_INPUTS = 65536
 
 
 def signed_width(magnitude: int) -> int:
-    """Return the smallest signed width that holds every integer in [-magnitude, magnitude]."""
+    """Return the smallest signed width that contains every integer in [-magnitude, magnitude]."""
     return int(magnitude).bit_length() + 1
 
 
@@ -124,7 +124,7 @@ class SynapticAccumulator(wiring.Component):
     Parameters
     ----------
     weight : integer array [N, M]
-        Integer weights; row ``i`` holds the weights into neuron ``i``.
+        Integer weights. Row ``i`` contains the weights into neuron ``i``.
     bias : integer array [N]
         Integer bias, added once per closed step.
     weight_width : int or None
@@ -271,8 +271,8 @@ class SynapticAccumulator(wiring.Component):
 class SpikeSerializer(wiring.Component):
     """Spike vectors in, spike events and end-of-step markers out.
 
-    Each cycle the lowest-index non-zero digit of the held vector leaves as
-    one event; when none is left, the end-of-step marker leaves and the next
+    Each cycle the lowest-index non-zero digit of the stored vector leaves as
+    one event. When none is left, the end-of-step marker leaves, and the next
     vector may enter in the same cycle. A vector with ``k`` non-zero digits
     therefore takes ``k + 1`` output transfers.
 
@@ -444,12 +444,12 @@ class NeuronArray(wiring.Component):
         count = Signal(range(steps))
         draining = count >= config.timesteps
         stepped = Signal()
-        held = Signal()
+        output_waiting = Signal()
         sample_overflow = Signal()
 
         # The PEs accept a step in every cycle of a sample and with `start`, because T and P
-        # are valid constants; their output registers change only on a step or a `start`, so
-        # `start` is raised only together with step 1 to keep a waiting output intact.
+        # are valid constants. Their output registers change on a step or a `start`, so
+        # `start` goes high only together with step 1, which keeps a waiting output intact.
         can_step = ~self.o.valid | self.o.ready
         step = Signal()
         m.d.comb += [
@@ -477,14 +477,14 @@ class NeuronArray(wiring.Component):
             m.d.sync += sample_overflow.eq(1)
 
         m.d.comb += [
-            self.o.valid.eq(pes[0].o.valid | held),
+            self.o.valid.eq(pes[0].o.valid | output_waiting),
             self.o.p.overflow.eq(sample_overflow | step_overflow),
         ]
         m.d.comb += self.o.p.spikes.eq(Cat(pe.o.payload for pe in pes))
         with m.If(self.o.ready):
-            m.d.sync += held.eq(0)
+            m.d.sync += output_waiting.eq(0)
         with m.Elif(pes[0].o.valid):
-            m.d.sync += held.eq(1)
+            m.d.sync += output_waiting.eq(1)
         return m
 
 

@@ -16,7 +16,11 @@ spikes of step ``t``, layer 1 may already compute step ``t + 1``.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from amaranth import Module
@@ -42,6 +46,7 @@ __all__ = [
     "SpikingLayerSpec",
     "monitor_signature",
     "network_spec",
+    "write_description",
 ]
 
 
@@ -117,7 +122,7 @@ def network_spec(network) -> NetworkSpec:
     """Return the :class:`NetworkSpec` of an exported integer network (``golden.network_format.IntegerNetwork``).
 
     The first layer's map ``W_1 p + b_1`` stays on the host
-    (``golden.integer_network.input_currents``); its neurons, every later
+    (``golden.integer_network.input_currents``). Its neurons, every later
     layer and the classifier become hardware, with the widths the file states.
 
     Raises
@@ -332,3 +337,60 @@ class NetworkTop(wiring.Component):
             ]
         wiring.connect(m, self._readout.o, wiring.flipped(self.o))
         return m
+
+
+def describe(top: NetworkTop, name: str, source: str | None = None) -> dict:
+    """Return what a user of the generated Verilog needs: T, P, layer sizes and the port payload fields.
+
+    Payload fields are listed least significant first, as Amaranth packs them.
+    """
+    first = top.spiking_configs[0]
+    classes = top.layer_sizes[-1]
+    prediction_width = prediction_layout(classes, top.readout.score_width)["prediction"].shape.width
+    return {
+        "module": name,
+        "source": source,
+        "timesteps": top.timesteps,
+        "precharge": top.precharge,
+        "layer_sizes": top.layer_sizes,
+        "thresholds": [config.threshold for config in top.spiking_configs],
+        "membrane_widths": [config.membrane_width for config in top.spiking_configs],
+        "ports": {
+            "i": {
+                "transfers_per_image": top.timesteps,
+                "payload": f"{top.layer_sizes[0]} signed currents of {first.input_width} bits, neuron 0 first",
+            },
+            "o": {
+                "payload": [
+                    {"field": "prediction", "width": prediction_width},
+                    {"field": "scores", "count": classes, "width": top.readout.score_width, "signed": True},
+                ]
+            },
+            **{
+                f"spikes{index}": {
+                    "payload": [
+                        {"field": "spikes", "count": neurons, "width": 2, "signed": True},
+                        {"field": "overflow", "width": 1},
+                    ]
+                }
+                for index, neurons in enumerate(top.layer_sizes[:-1])
+            },
+        },
+    }
+
+
+def write_description(top: NetworkTop, name: str, path, source: str | None = None) -> Path:
+    """Write :func:`describe` of ``top`` as JSON to ``path``, whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(describe(top, name, source), file, indent=2)
+            file.write("\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
