@@ -228,6 +228,7 @@ def run_network_bench(
         build_dir=build_dir,
         extra_env={DATA_ENV: str(data)},
         waves=waves,
+        cxx_optimisation="-O0",
     )
     wall = time.perf_counter() - start
     measured = json.loads(result_file.read_text())

@@ -7,7 +7,6 @@ import pytest
 
 from golden.integer import IntegerNeuronConfig
 from golden.integer_layer import layer_currents, predicted_class, readout_scores, spiking_layer
-from sim.launch import SIMULATORS
 from sim.layer_bench import LayerCase, run_layer_bench
 from tmn_hw.layer import NeuronArray, SpikeSerializer, SpikingLayer, SynapticAccumulator
 from tmn_hw.readout import ClassifierReadout
@@ -42,10 +41,6 @@ def test_layer_bench_icarus(case, tmp_path_factory):
 
 def test_layer_bench_verilator(tmp_path_factory):
     run_layer_bench(CASES[0], "verilator", tmp_path_factory.mktemp("layer"))
-
-
-def test_simulators_named():
-    assert SIMULATORS == ("icarus", "verilator")
 
 
 def test_golden_layer_sums_rows():
