@@ -56,3 +56,7 @@ sim:
 
 clean:
 	rm -rf build
+
+# Fresh clone to verified hardware: train, convert, export, generate, simulate, report (QUICK=1: a few minutes).
+demo: install
+	$(PYTHON) -m tmn_hw.demo $(if $(QUICK),--quick,)
