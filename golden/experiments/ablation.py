@@ -9,7 +9,7 @@ same converted network then runs for every combination of
 - predictive spiking on (ternary spikes at ``+-theta / 2``, the TMN) or off
   (binary spikes at the full threshold ``theta``, both with reset by ``theta``
   and the ReLU gate);
-- T input steps in 2..8;
+- T input steps in 2..6;
 
 on a fixed subset of the test set: the first ``images`` test images. Each
 run records the SNN accuracy and the spikes per image (positive and
@@ -51,7 +51,7 @@ class Size:
     batch: int
 
 
-FULL = Size(images=1000, timesteps=tuple(range(2, 9)), batch=100)
+FULL = Size(images=500, timesteps=tuple(range(2, 7)), batch=100)
 QUICK = Size(images=100, timesteps=(2, 3, 4), batch=100)
 
 
