@@ -114,8 +114,8 @@ def stable_timesteps(by_timesteps: dict[int, float], ann_accuracy: float, tolera
     return found
 
 
-def tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
-    """Return the TMN rows of ``arch``: float ANN at each T, then each quantised ANN at its T."""
+def float_tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
+    """Return the TMN rows of ``arch`` converted from the float ANN, one per T."""
     test = load_dataset(dataset, "test")
     rows = []
     model, _ = load_model(dataset, arch)
@@ -126,6 +126,13 @@ def tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
         result = evaluate(network, test.loader(size.batch, limit=size.images[arch]), progress=False)
         rows.append(_row(arch, "TMN", False, result, "CSS", timesteps, PRECHARGE, network.latency))
         bar.update()
+    return rows
+
+
+def quantised_tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
+    """Return the TMN rows of ``arch`` converted from the ANNs quantised for each T, one per T."""
+    test = load_dataset(dataset, "test")
+    rows = []
     for timesteps in size.quantised_timesteps:
         model, _ = load_model(dataset, arch, quantise=timesteps)
         network = convert(model, _calibration(dataset), timesteps=timesteps, precharge=PRECHARGE)
@@ -166,12 +173,19 @@ def measure(size: Size, dataset: str) -> tuple[list[dict], list[dict]]:
     torch.manual_seed(SEED)
     rows, curves = [], []
     runs_per_arch = len(size.float_timesteps) + len(size.quantised_timesteps) + 1
+    by_arch: dict[str, list[dict]] = {arch: [] for arch in ARCHITECTURE_NAMES}
     with tqdm(total=2 * runs_per_arch, desc="conversion-table", unit="run") as bar:
-        for arch in ("cnn", "mlp"):
-            rows += tmn_rows(arch, size, dataset, bar)
+        # The quantised networks come last because training them on first use takes longest.
+        for arch in by_arch:
+            by_arch[arch] += float_tmn_rows(arch, size, dataset, bar)
             row, curve = rate_row(arch, size, dataset, bar)
-            rows.append(row)
+            by_arch[arch].append(row)
             curves += curve
+        for arch in reversed(by_arch):
+            quantised = quantised_tmn_rows(arch, size, dataset, bar)
+            by_arch[arch][len(size.float_timesteps):len(size.float_timesteps)] = quantised
+    for arch_rows in by_arch.values():
+        rows += arch_rows
     return rows, curves
 
 
