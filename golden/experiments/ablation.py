@@ -51,7 +51,7 @@ class Size:
     batch: int
 
 
-FULL = Size(images=500, timesteps=tuple(range(2, 7)), batch=100)
+FULL = Size(images=250, timesteps=tuple(range(2, 7)), batch=125)
 QUICK = Size(images=100, timesteps=(2, 3, 4), batch=100)
 
 

@@ -62,8 +62,8 @@ class Size:
 
 
 FULL = Size(
-    images={"cnn": 2000, "mlp": None},
-    rate_images={"cnn": 500, "mlp": None},
+    images={"cnn": 1000, "mlp": None},
+    rate_images={"cnn": 200, "mlp": None},
     float_timesteps=(4, 5, 6),
     quantised_timesteps=(2, 3),
     rate_timesteps=256,
