@@ -25,6 +25,7 @@ from torch import fx, nn
 from tqdm import tqdm
 
 from golden.coding import Coding
+from golden.conversion.calibrate import mse_threshold
 from golden.conversion.fold import fold_batchnorm, remove_dropout
 from golden.conversion.ops import OperationCounter, OperationCounts
 from golden.conversion.simulate import Mode, SpikingNetwork, SpikingSite, _Context
@@ -41,7 +42,7 @@ __all__ = ["Evaluation", "UnsupportedOperationError", "convert", "evaluate", "ma
 
 logger = logging.getLogger("golden.convert")
 
-THRESHOLD_STATISTICS = ("percentile", "max")
+THRESHOLD_STATISTICS = ("percentile", "max", "mse")
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -120,6 +121,7 @@ def _analyse_layers(gm: fx.GraphModule) -> tuple[dict[str, tuple[str, str]], int
 
 
 def _calibrate(network: SpikingNetwork, loader, statistic: tuple[str, float], batches: int | None, progress: bool):
+    levels = 2**network.timesteps - 1 if network.coding is Coding.TMN else network.timesteps
     sites = [site for site in network.sites if site.quantiser is None]
     if not sites:
         return
@@ -127,6 +129,7 @@ def _calibrate(network: SpikingNetwork, loader, statistic: tuple[str, float], ba
         site.statistic = statistic
         site.calibration = []
         site.calibration_max = 0.0
+        site.samples = []
     network.set_mode(Mode.CALIBRATE)
     seen = 0
     with torch.no_grad():
@@ -140,7 +143,12 @@ def _calibrate(network: SpikingNetwork, loader, statistic: tuple[str, float], ba
     if seen == 0:
         raise ValueError("calibration_loader yielded no batches")
     for site in sites:
-        value = sum(site.calibration) / len(site.calibration)
+        if statistic[0] == "mse":
+            samples = torch.cat(site.samples)
+            site.samples = []
+            value = mse_threshold(samples, levels) if samples.numel() else 0.0
+        else:
+            value = sum(site.calibration) / len(site.calibration)
         if not value > 0:
             # A layer that is silent at this percentile falls back to its largest activation.
             value = site.calibration_max
@@ -178,7 +186,9 @@ def convert(
     threshold : str
         ``"percentile"``: the ``percentile``-th percentile of each layer's
         activations per batch, averaged over batches; ``"max"``: the batch
-        maximum, averaged the same way.
+        maximum, averaged the same way; ``"mse"``: the threshold that
+        minimises the mean squared error of rounding the layer's activations
+        to the layer's output levels (``2^T - 1`` for TMN, ``T`` for rate).
     calibration_batches : int or None
         Number of calibration batches used; ``None`` for all.
 
@@ -333,7 +343,8 @@ def _parse_args(argv):
     parser.add_argument("--precharge", "-P", type=int, default=1, help="pre-charge steps P of TMN layers (default 1)")
     parser.add_argument("--coding", choices=[c.value for c in Coding], default="tmn", help="neuron code (default tmn)")
     parser.add_argument("--threshold", choices=THRESHOLD_STATISTICS, default="percentile",
-                        help="threshold statistic per calibration batch (default percentile)")
+                        help="threshold of each layer: percentile (per batch, averaged), max (per batch, averaged) "
+                        "or mse (least squared error of rounding to the layer's output levels); default percentile")
     parser.add_argument("--percentile", type=float, default=99.99, help="percentile for the thresholds (default 99.99)")
     parser.add_argument("--calibration-batches", type=int, default=10,
                         help="training-set batches used for calibration (default 10)")

@@ -159,3 +159,26 @@ def test_percentile_matches_quantile_small():
         assert percentile(values, q) == pytest.approx(float(torch.quantile(values.flatten(), q / 100)), rel=1e-6)
     with pytest.raises(ValueError, match="percentile must be a number in"):
         percentile(values, 101)
+
+
+def test_mse_threshold_balances_rounding_and_clipping():
+    from golden.conversion.calibrate import mse_threshold
+
+    # Uniform samples on [0, 1] plus one outlier at 100. Clipping the outlier costs about 99^2 / 10^6 = 0.01
+    # of mean squared error; a threshold of 100 would round every other sample to 0 and cost about 1/3.
+    # The candidates are multiples of 100 / 161, so the best one near 1 lies in [0.5, 1.5].
+    samples = torch.cat([torch.linspace(0.0, 1.0, 1_000_000), torch.tensor([100.0])])
+    threshold = mse_threshold(samples, levels=7)
+    assert 0.5 <= threshold <= 1.5
+    assert mse_threshold(torch.linspace(0.01, 1.0, 1000), levels=1 << 20) == pytest.approx(1.0, rel=0.01)
+    with pytest.raises(ValueError, match="levels must be an integer >= 1, not 0"):
+        mse_threshold(samples, levels=0)
+
+
+def test_mse_thresholds_in_convert():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    x = torch.rand(64, 4)
+    by_mse = convert(model, [x], timesteps=3, threshold="mse")
+    by_max = convert(model, [x], timesteps=3, threshold="max")
+    assert 0 < by_mse.thresholds[0] <= by_max.thresholds[0]

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from golden.coding import Coding
-from golden.conversion.calibrate import percentile
+from golden.conversion.calibrate import MSE_SAMPLES_PER_BATCH, percentile, sample_positive
 from golden.conversion.dynamics import if_digits, tmn_digits
 from golden.conversion.ops import OperationCounter, OperationCounts
 from golden.neuron import IF, TMN
@@ -87,6 +87,7 @@ class SpikingSite(nn.Module):
         self.threshold: float | None = float(quantiser.clip.detach()) if quantiser is not None else None
         self.calibration: list[float] = []
         self.calibration_max = 0.0
+        self.samples: list[torch.Tensor] = []
         self.statistic = ("percentile", 99.99)
         self._context = context
 
@@ -98,8 +99,11 @@ class SpikingSite(nn.Module):
         if mode is Mode.CALIBRATE and self.quantiser is None:
             kind, q = self.statistic
             largest = y.detach().max().item()
-            self.calibration.append(largest if kind == "max" else percentile(y, q))
             self.calibration_max = max(self.calibration_max, largest)
+            if kind == "mse":
+                self.samples.append(sample_positive(y, MSE_SAMPLES_PER_BATCH, len(self.samples)))
+            else:
+                self.calibration.append(largest if kind == "max" else percentile(y, q))
         return y
 
     def neuron(self, timesteps: int) -> nn.Module:
