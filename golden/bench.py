@@ -13,8 +13,9 @@ test images
 - the T-step rate-coded (IF) simulation.
 
 One child process times all cases in turn, ``--repeats`` rounds after a
-warm-up round, so that every case sees the same machine load; each time
-is the minimum over the rounds.
+warm-up round, so that every case sees about the same machine load. A
+case's time is its median over the rounds, its ratio to the ANN the median
+of the per-round ratios.
 The figure of merit is ``snn_seconds / (T * ann_seconds)``: the cost of a
 T-step simulation in ANN forward passes per step. For its peak memory
 each case runs once more in a fresh child process: the growth of the
@@ -33,6 +34,7 @@ import os
 import pathlib
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -102,7 +104,7 @@ def _timing_child(arch, dataset, batch, timesteps, precharge, repeats, threads, 
                 _run_case(case, network, x)
                 if round_index > 0:
                     times[case].append(time.perf_counter() - start)
-    queue.put({case: min(values) for case, values in times.items()})
+    queue.put(times)
 
 
 def _in_child(target, *arguments) -> dict:
@@ -122,19 +124,21 @@ def measure(arch: str, dataset: str, batch: int, timesteps: int, precharge: int,
     common = (arch, dataset, batch, timesteps, precharge)
     results = {}
     with tqdm(total=len(CASES) + 1, desc=f"bench {arch}", unit="process", leave=False) as bar:
-        seconds = _in_child(_timing_child, *common, repeats, threads)
+        times = _in_child(_timing_child, *common, repeats, threads)
         bar.update()
         for case in CASES:
             memory = _in_child(_memory_child, *common, case, threads)
             results[case] = {
-                "seconds": seconds[case],
+                "seconds": statistics.median(times[case]),
+                "rounds_seconds": times[case],
                 "peak_memory_mib": memory["peak_memory_kib"] / 1024,
                 "baseline_rss_mib": memory["baseline_kib"] / 1024,
             }
             bar.update()
-    ann = results["ann"]["seconds"]
     for case in CASES[1:]:
-        results[case]["ann_passes_per_step"] = results[case]["seconds"] / (timesteps * ann)
+        # Each round's ratio compares two runs a moment apart, so both saw about the same machine load.
+        ratios = [spent / (timesteps * ann) for spent, ann in zip(times[case], times["ann"])]
+        results[case]["ann_passes_per_step"] = statistics.median(ratios)
     tmn_ratio = results["tmn"]["ann_passes_per_step"]
     return {
         "arch": arch,

@@ -25,6 +25,8 @@ def test_bench_writes_all_fields(tmp_path, capsys):
         assert result["seconds"] > 0, case
         assert result["peak_memory_mib"] >= 0, case
         assert result["baseline_rss_mib"] > 0, case
+        assert len(result["rounds_seconds"]) == 1, case
+        assert result["seconds"] == result["rounds_seconds"][0], case
         if case != "ann":
             ratio = result["seconds"] / (2 * run["cases"]["ann"]["seconds"])
             assert result["ann_passes_per_step"] == pytest.approx(ratio), case
