@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="images per batch (default 100)")
     parser.add_argument("--timesteps", "-T", type=int, default=6, help="input steps T (default 6)")
     parser.add_argument("--precharge", "-P", type=int, default=1, help="TMN pre-charge steps P (default 1)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case; the minimum counts (default 5)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds of all cases; medians count (default 7)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
                         help=f"JSON file to write (default {DEFAULT_OUTPUT})")
