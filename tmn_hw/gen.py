@@ -1,4 +1,4 @@
-"""Command line of the Verilog generator: ``python -m tmn_hw.gen {pe,if-pe} [options]``.
+"""Command line of the Verilog generator: ``python -m tmn_hw.gen {pe,if-pe,network} [options]``.
 
 Each subcommand elaborates one component from its flags and writes its
 Verilog with ``tmn_hw.verilog.write_verilog``; equal flags give
@@ -121,6 +121,43 @@ def add_if_pe_command(subparsers) -> None:
     parser.set_defaults(generate=lambda args: _generate_if_pe(parser, args))
 
 
+def _generate_network(parser, args) -> Path:
+    from golden.network_format import InvalidNetworkError, load_network
+    from tmn_hw.network import NetworkTop, write_description
+
+    try:
+        network = load_network(args.network)
+        top = NetworkTop.from_network(network)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    except (InvalidNetworkError, TypeError, ValueError) as error:
+        parser.error(f"{args.network}: {error}")
+    path = args.out / f"{args.name}.v"
+    write_verilog(top, args.name, path)
+    write_description(top, args.name, args.out / f"{args.name}.json", source=str(args.network))
+    print(path)
+    return path
+
+
+def add_network_command(subparsers) -> None:
+    """Add the ``network`` subcommand: a whole fully connected network with its weights embedded."""
+    parser = subparsers.add_parser(
+        "network",
+        help="network top of an exported integer network (tmn_hw.network.NetworkTop)",
+        description="Write the Verilog of a whole fully connected network, weights and biases embedded as "
+        "memory initial values, and NAME.json describing its ports, T, P and layer sizes. The host "
+        "computes the first layer's currents (golden.integer_network.input_currents).",
+    )
+    parser.add_argument(
+        "--network", type=Path, required=True, help="integer network file written by python -m golden.export"
+    )
+    parser.add_argument("--name", default="tmn_network", help="Verilog module name (default: tmn_network)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_DIRECTORY, help=f"output directory (default: {DEFAULT_DIRECTORY})"
+    )
+    parser.set_defaults(generate=lambda args: _generate_network(parser, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with one subparser per generated design."""
     parser = argparse.ArgumentParser(
@@ -130,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_pe_command(subparsers)
     add_if_pe_command(subparsers)
+    add_network_command(subparsers)
     return parser
 
 
