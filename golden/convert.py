@@ -304,12 +304,13 @@ def _plot_rate(result: Evaluation, path: str, title: str) -> None:
 
     steps = sorted(result.snn_accuracy_by_timesteps)
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(steps, [result.snn_accuracy_by_timesteps[t] for t in steps], "o-", label="rate-coded IF SNN")
+    accuracies = [result.snn_accuracy_by_timesteps[t] for t in steps]
+    axes.plot(steps, accuracies, "o-", label="rate-coded IF SNN")
     axes.axhline(result.ann_accuracy, color="black", linestyle="--", label="ANN")
     axes.set_xscale("log", base=2)
     axes.set_xlabel("time steps T")
     axes.set_ylabel("test accuracy (%)")
-    axes.set_ylim(max(0.0, result.ann_accuracy - 20), 100)
+    axes.set_ylim(max(0.0, min(accuracies) - 5), 100)
     axes.set_title(title, fontsize=9)
     axes.legend()
     figure.tight_layout()
