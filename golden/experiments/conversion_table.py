@@ -65,8 +65,8 @@ FULL = Size(
     images={"cnn": 500, "mlp": None},
     rate_images={"cnn": 100, "mlp": None},
     float_timesteps=(4, 5, 6),
-    # NOTE: the CNN quantised for T = 3 is left out because one epoch of its fine-tuning takes about half an hour
-    # on two shared cores; add 3 to its tuple to include it.
+    # NOTE: the CNN quantised for T = 3 is left out because its fine-tuning did not finish within 20 minutes on
+    # two shared cores; add 3 to its tuple to include it.
     quantised_timesteps={"cnn": (2,), "mlp": (2, 3)},
     rate_timesteps=256,
     batch=200,
