@@ -122,10 +122,11 @@ def plot(rows: list[dict], dataset: str) -> Figure:
         axes.set_yscale("log")
         axes.set_ylabel("energy per image (µJ, log scale)")
         axes.set_title(f"{arch.upper()}, {by_model[models[0]]['images']} test images", fontsize="medium")
-        axes.legend(loc="upper right", fontsize="small")
+    # One legend above both panels, where it covers no bar.
+    figure.legend(*panels[0].get_legend_handles_labels(), loc="upper center", ncol=2, fontsize="small")
     figure.text(0.01, -0.02, f"{COMMAND}: {dataset}; operation counts from the golden simulation, energies are "
                 "estimates from per-operation figures, not measurements.", fontsize="x-small")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
     return figure
 
 
