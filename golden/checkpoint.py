@@ -44,6 +44,7 @@ def save_checkpoint(path: Path | str, model: nn.Module, meta: dict) -> None:
     os.close(handle)
     try:
         torch.save(payload, temporary)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
