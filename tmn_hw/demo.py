@@ -13,7 +13,7 @@ could type, printed before it runs:
 6. print the resource and energy report;
 
 and ends with a summary. ``--quick`` (``make demo QUICK=1``) trains for one
-epoch and checks fewer images, for a run of a few minutes.
+epoch and checks 10 images on Icarus Verilog, for a run of a few minutes.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def _parse_args(argv):
     parser.add_argument("--timesteps", "-T", type=int, default=5, help="input steps T (default 5)")
     parser.add_argument("--precharge", "-P", type=int, default=1, help="pre-charge steps P (default 1)")
     parser.add_argument("--images", type=int, help="test images run through the RTL (default 200, 20 with --quick)")
-    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
-                        help="RTL simulator (default verilator)")
+    parser.add_argument("--simulator", choices=("verilator", "icarus"),
+                        help="RTL simulator (default verilator; icarus with --quick, which skips the "
+                        "minutes-long Verilator build of the network)")
     parser.add_argument("--work", default="build/demo", help="directory for every file the demo writes")
     args = parser.parse_args(argv)
     if args.timesteps < 1:
@@ -72,7 +73,8 @@ def main(argv=None) -> None:
     checkpoint = work / f"fmnist_{ARCHITECTURE}.pt"
     network = work / f"fmnist_{ARCHITECTURE}_T{args.timesteps}_P{args.precharge}.npz"
     verilog_dir = work / "verilog"
-    images = args.images or (20 if args.quick else 200)
+    images = args.images or (10 if args.quick else 200)
+    simulator = args.simulator or ("icarus" if args.quick else "verilator")
     # Evaluation subsets keep the quick run short; the full run uses the whole test set.
     limit = ["--limit", "1000"] if args.quick else []
     steps = {"T": str(args.timesteps), "P": str(args.precharge)}
@@ -107,10 +109,10 @@ def main(argv=None) -> None:
     print("\n== 4/6 generate the network's Verilog", flush=True)
     _run([python, "-m", "tmn_hw.gen", "network", "--network", str(network), "--out", str(verilog_dir)])
 
-    print(f"\n== 5/6 run {images} test images through the RTL on {args.simulator}", flush=True)
+    print(f"\n== 5/6 run {images} test images through the RTL on {simulator}", flush=True)
     bench_file = work / "rtl.json"
     _run([python, "-m", "sim.network_bench", str(network), "--images", str(images),
-          "--simulators", args.simulator, "--build-dir", str(work / "sim"), "--out", str(bench_file)])
+          "--simulators", simulator, "--build-dir", str(work / "sim"), "--out", str(bench_file)])
     bench = json.loads(bench_file.read_text())
 
     print("\n== 6/6 resource and energy report", flush=True)
