@@ -61,3 +61,4 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   .venv/bin/python -m pip install -q --no-deps -e ".[dev]"
   echo "$digest" > "$stamp"
 fi
+echo "install: done (.venv/ and the system packages are ready)"

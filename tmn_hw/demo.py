@@ -50,7 +50,7 @@ def _parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="one training epoch, fewer images: a few minutes")
     parser.add_argument("--timesteps", "-T", type=int, default=5, help="input steps T (default 5)")
     parser.add_argument("--precharge", "-P", type=int, default=1, help="pre-charge steps P (default 1)")
-    parser.add_argument("--images", type=int, help="test images run through the RTL (default 200, 20 with --quick)")
+    parser.add_argument("--images", type=int, help="test images run through the RTL (default 200, 10 with --quick)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"),
                         help="RTL simulator (default verilator; icarus with --quick, which skips the "
                         "minutes-long Verilator build of the network)")
@@ -128,6 +128,8 @@ def main(argv=None) -> None:
 def _print_summary(args, conversion: dict, export: dict, bench: dict, seconds: float) -> None:
     print("\n== summary")
     print(f"network            Fashion-MNIST {ARCHITECTURE.upper()}, T = {args.timesteps}, P = {args.precharge}")
+    images = "the whole test set" if conversion["images"] >= 10000 else f"the first {conversion['images']} test images"
+    print(f"evaluated on       {images}")
     print(f"ANN accuracy       {conversion['ann_accuracy']:.2f}%")
     print(f"TMN SNN accuracy   {conversion['snn_accuracy']:.2f}% "
           f"(conversion loss {conversion['conversion_loss_pp']:+.2f} points)")
