@@ -71,8 +71,9 @@ def test_conversion_table_rows_and_losses(tmp_path):
     )
     header, rows = read_csv(directory / "conversion_table.csv")
     assert header == TABLE_COLUMNS
-    assert [row["method"] for row in rows] == ["TMN", "TMN, quantised ANN", "Rate coding (IF)"] * 2
-    assert [row["no_quantisation"] for row in rows] == ["True", "False", "True"] * 2
+    assert [row["method"] for row in rows] == ["TMN", "TMN, quantised ANN", "TMN, quantised ANN", "Rate coding (IF)"] * 2
+    assert [row["no_quantisation"] for row in rows] == ["True", "False", "False", "True"] * 2
+    assert [row["precharge"] for row in rows] == ["1", "1", "2", "0"] * 2
     for row in rows:
         loss = float(row["ann_accuracy"]) - float(row["snn_accuracy"])
         assert float(row["loss"]) == pytest.approx(loss, abs=1e-9)

@@ -11,7 +11,7 @@ same converted network then runs for every combination of
   and the ReLU gate);
 - T input steps in 2..6;
 
-on a fixed subset of the test set: the first ``images`` test images. Each
+on the first ``images`` test images (``None``: the whole test set). Each
 run records the SNN accuracy and the spikes per image (positive and
 negative) of all spiking layers.
 """
@@ -44,14 +44,14 @@ COLUMNS = [
 
 @dataclasses.dataclass(frozen=True)
 class Size:
-    """Test images and step counts of one run."""
+    """Test images (``None``: the whole test set) and step counts of one run."""
 
-    images: int
+    images: int | None
     timesteps: tuple[int, ...]
     batch: int
 
 
-FULL = Size(images=250, timesteps=tuple(range(2, 7)), batch=125)
+FULL = Size(images=None, timesteps=tuple(range(2, 7)), batch=200)
 QUICK = Size(images=100, timesteps=(2, 3, 4), batch=100)
 
 
@@ -62,7 +62,7 @@ def measure(size: Size, dataset: str) -> list[dict]:
     calibration = load_dataset(dataset, "train").loader(256, shuffle=True, seed=SEED)
     network = convert(model, calibration, timesteps=size.timesteps[0], precharge=0, coding=Coding.TMN)
     test = load_dataset(dataset, "test")
-    if len(test) < size.images:
+    if size.images is not None and len(test) < size.images:
         raise ValueError(f"the {dataset} test set has {len(test)} images, fewer than the {size.images} requested")
     cases = [(predictive, p, t) for predictive in PREDICTIVE for p in PRECHARGES for t in size.timesteps]
     rows = []
@@ -124,7 +124,7 @@ def plot(rows: list[dict]) -> Figure:
     panels[0].legend(loc="lower right", fontsize="small")
     bottom = min(row["snn_accuracy"] for row in rows)
     panels[0].set_ylim(max(0.0, bottom - 2), 100 if bottom > 50 else rows[0]["ann_accuracy"] + 5)
-    figure.text(0.01, -0.02, f"{COMMAND}: reference CNN on {rows[0]['dataset']}, first {rows[0]['images']} test "
+    figure.text(0.01, -0.02, f"{COMMAND}: reference CNN on {rows[0]['dataset']}, {rows[0]['images']} test "
                 "images; spikes of all spiking layers, positive and negative.", fontsize="x-small")
     figure.tight_layout()
     return figure

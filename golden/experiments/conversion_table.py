@@ -7,7 +7,8 @@ For each reference architecture (``golden.models``), trained with
   T = 4, 5, 6 with P = 1;
 - TMN, quantised ANN: the network fine-tuned with the clipped activation of
   ``2^T - 1`` levels (``golden.quant``), converted with its learned clip
-  values as thresholds, run at that T (``quantised_timesteps``) with P = 1;
+  values as thresholds, run at that T (``quantised_timesteps``) with each
+  pre-charge P of ``quantised_precharges`` (1 and 2);
 - rate coding (IF neurons): one run of ``rate_timesteps`` steps gives the
   accuracy of every shorter run (IF neurons are causal). The table reports
   the smallest T from which every longer run is within ``TOLERANCE_PP``
@@ -15,9 +16,8 @@ For each reference architecture (``golden.models``), trained with
 
 Every row uses the first ``images`` (TMN) or ``rate_images`` (rate coding)
 test images of its architecture, ``None`` meaning the whole test set, and
-reports the ANN accuracy on the same images. The MLP rows use the whole
-test set; the CNN rows use a prefix because a T-step run costs about T CNN
-passes per image on a CPU.
+reports the ANN accuracy on the same images. The full size uses the whole
+test set for every row.
 """
 
 from __future__ import annotations
@@ -56,27 +56,28 @@ class Size:
     rate_images: dict[str, int | None]
     float_timesteps: tuple[int, ...]
     quantised_timesteps: dict[str, tuple[int, ...]]
+    quantised_precharges: tuple[int, ...]
     rate_timesteps: int
     batch: int
     rate_batch: dict[str, int]
 
 
 FULL = Size(
-    images={"cnn": 500, "mlp": None},
-    rate_images={"cnn": 100, "mlp": None},
+    images={"cnn": None, "mlp": None},
+    rate_images={"cnn": None, "mlp": None},
     float_timesteps=(4, 5, 6),
-    # NOTE: the CNN quantised for T = 3 is left out because its fine-tuning did not finish within 20 minutes on
-    # two shared cores; add 3 to its tuple to include it.
-    quantised_timesteps={"cnn": (2,), "mlp": (2, 3)},
+    quantised_timesteps={"cnn": (2, 3), "mlp": (2, 3)},
+    quantised_precharges=(1, 2),
     rate_timesteps=256,
     batch=200,
-    rate_batch={"cnn": 10, "mlp": 100},
+    rate_batch={"cnn": 20, "mlp": 100},
 )
 QUICK = Size(
     images={"cnn": None, "mlp": None},
     rate_images={"cnn": None, "mlp": None},
     float_timesteps=(4,),
     quantised_timesteps={"cnn": (3,), "mlp": (3,)},
+    quantised_precharges=(1, 2),
     rate_timesteps=16,
     batch=120,
     rate_batch={"cnn": 40, "mlp": 120},
@@ -132,16 +133,18 @@ def float_tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
 
 
 def quantised_tmn_rows(arch: str, size: Size, dataset: str, bar) -> list[dict]:
-    """Return the TMN rows of ``arch`` converted from the ANNs quantised for each T, one per T."""
+    """Return the TMN rows of ``arch`` converted from the ANNs quantised for each T, one per T and P."""
     test = load_dataset(dataset, "test")
     rows = []
     for timesteps in size.quantised_timesteps[arch]:
         model, _ = load_model(dataset, arch, quantise=timesteps)
-        network = convert(model, _calibration(dataset), timesteps=timesteps, precharge=PRECHARGE)
-        bar.set_postfix_str(f"{arch} quantised TMN T={timesteps}")
-        result = evaluate(network, test.loader(size.batch, limit=size.images[arch]), progress=False)
-        rows.append(_row(arch, "TMN, quantised ANN", True, result, "CSS", timesteps, PRECHARGE, network.latency))
-        bar.update()
+        network = convert(model, _calibration(dataset), timesteps=timesteps, precharge=size.quantised_precharges[0])
+        for precharge in size.quantised_precharges:
+            network.precharge = precharge
+            bar.set_postfix_str(f"{arch} quantised TMN T={timesteps} P={precharge}")
+            result = evaluate(network, test.loader(size.batch, limit=size.images[arch]), progress=False)
+            rows.append(_row(arch, "TMN, quantised ANN", True, result, "CSS", timesteps, precharge, network.latency))
+            bar.update()
     return rows
 
 
@@ -174,7 +177,10 @@ def measure(size: Size, dataset: str) -> tuple[list[dict], list[dict]]:
     """Return the table rows and the rate-coding accuracy curves of both architectures."""
     torch.manual_seed(SEED)
     rows, curves = [], []
-    runs = sum(len(size.float_timesteps) + len(size.quantised_timesteps[arch]) + 1 for arch in ARCHITECTURE_NAMES)
+    runs = sum(
+        len(size.float_timesteps) + len(size.quantised_timesteps[arch]) * len(size.quantised_precharges) + 1
+        for arch in ARCHITECTURE_NAMES
+    )
     by_arch: dict[str, list[dict]] = {arch: [] for arch in ARCHITECTURE_NAMES}
     with tqdm(total=runs, desc="conversion-table", unit="run") as bar:
         # The quantised networks come last because training them on first use takes longest.
@@ -199,7 +205,7 @@ def plot(rows: list[dict], curves: list[dict], dataset: str) -> Figure:
         name = ARCHITECTURE_NAMES[arch]
         curve = [point for point in curves if point["architecture"] == arch]
         axes.plot([p["timesteps"] for p in curve], [p["rate_accuracy"] for p in curve], color="C0",
-                  label=f"rate coding (IF), first {curve[0]['images']} test images")
+                  label=f"rate coding (IF), {curve[0]['images']} test images")
         axes.axhline(curve[0]["ann_accuracy"], color="C0", linestyle=":", linewidth=1,
                      label=f"ANN on those images, {curve[0]['ann_accuracy']:.2f} %")
         tmn = [row for row in rows if row["architecture"] == name and row["coding"] == "CSS"]
@@ -207,10 +213,12 @@ def plot(rows: list[dict], curves: list[dict], dataset: str) -> Figure:
         quantised_rows = [row for row in tmn if not row["no_quantisation"]]
         axes.plot([r["timesteps"] for r in float_rows], [r["snn_accuracy"] for r in float_rows], "o-", color="C3",
                   label=f"TMN, float ANN, P = {PRECHARGE}")
-        axes.plot([r["timesteps"] for r in quantised_rows], [r["snn_accuracy"] for r in quantised_rows], "s",
-                  color="C2", markersize=8, label=f"TMN, quantised ANN, P = {PRECHARGE}")
+        for index, precharge in enumerate(sorted({r["precharge"] for r in quantised_rows})):
+            chosen = [r for r in quantised_rows if r["precharge"] == precharge]
+            axes.plot([r["timesteps"] for r in chosen], [r["snn_accuracy"] for r in chosen], "sD"[index % 2],
+                      color=f"C{2 + index * 2}", markersize=8 - 2 * index, label=f"TMN, quantised ANN, P = {precharge}")
         axes.axhline(float_rows[0]["ann_accuracy"], color="C3", linestyle=":", linewidth=1,
-                     label=f"ANN, first {float_rows[0]['images']} test images, {float_rows[0]['ann_accuracy']:.2f} %")
+                     label=f"ANN, {float_rows[0]['images']} test images, {float_rows[0]['ann_accuracy']:.2f} %")
         axes.set_xscale("log", base=2)
         axes.set_xlabel("timesteps T (input steps per image, log scale)")
         axes.set_ylabel("accuracy (%)")

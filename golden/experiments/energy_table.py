@@ -52,7 +52,7 @@ class Size:
     rate_timesteps: int
 
 
-FULL = Size(images={"cnn": 200, "mlp": None}, rate_timesteps=256)
+FULL = Size(images={"cnn": None, "mlp": None}, rate_timesteps=256)
 QUICK = Size(images={"cnn": 120, "mlp": 120}, rate_timesteps=32)
 
 
