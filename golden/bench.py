@@ -41,7 +41,7 @@ import time
 from unittest import mock
 
 import torch
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 __all__ = ["CASES", "TARGET_RATIO", "main", "measure"]
 
@@ -123,7 +123,7 @@ def measure(arch: str, dataset: str, batch: int, timesteps: int, precharge: int,
     """Return the times (seconds), ratios and peak memory (MiB) of every case for one architecture."""
     common = (arch, dataset, batch, timesteps, precharge)
     results = {}
-    with tqdm(total=len(CASES) + 1, desc=f"bench {arch}", unit="process", leave=False) as bar:
+    with progress_bar(total=len(CASES) + 1, desc=f"bench {arch}", unit="process", leave=False) as bar:
         times = _in_child(_timing_child, *common, repeats, threads)
         bar.update()
         for case in CASES:

@@ -22,7 +22,7 @@ import warnings
 
 import torch
 from torch import fx, nn
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.coding import Coding
 from golden.conversion.calibrate import mse_threshold
@@ -133,7 +133,7 @@ def _calibrate(network: SpikingNetwork, loader, statistic: tuple[str, float], ba
     network.set_mode(Mode.CALIBRATE)
     seen = 0
     with torch.no_grad():
-        for batch in tqdm(loader, desc="calibrate", total=batches, leave=False, disable=not progress):
+        for batch in progress_bar(loader, desc="calibrate", total=batches, leave=False, disable=not progress):
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             network.graph_module(x)
             seen += 1
@@ -263,14 +263,16 @@ def evaluate(network: SpikingNetwork, loader, *, prefixes: list[int] | None = No
     counter = OperationCounter(network.coding.value, steps, network.precharge)
     images = ann_correct = 0
     snn_correct = {prefix: 0 for prefix in prefixes}
-    bar = tqdm(loader, desc=f"{network.coding.value} T={steps}", disable=not progress)
+    bar = progress_bar(loader, desc=f"{network.coding.value} T={steps}", disable=not progress)
     for x, y in bar:
         ann_correct += int((network.ann(x).argmax(1) == y).sum())
         result = network.simulate(x, prefixes=prefixes if network.coding is Coding.RATE else None, counter=counter)
         for prefix in prefixes:
             snn_correct[prefix] += int((result.outputs[prefix].argmax(1) == y).sum())
         images += len(y)
-        bar.set_postfix(ann=f"{100 * ann_correct / images:.2f}", snn=f"{100 * snn_correct[steps] / images:.2f}")
+        bar.set_postfix(
+            ann=f"{100 * ann_correct / images:.2f}", snn=f"{100 * snn_correct[steps] / images:.2f}", refresh=False
+        )
     if images == 0:
         raise ValueError("the evaluation loader yielded no images")
     by_steps = {prefix: 100.0 * snn_correct[prefix] / images for prefix in prefixes}

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.integer import IntegerNeuronConfig, NeuronState, step
 from golden.network_format import IntegerLayer, IntegerNetwork, load_network
@@ -178,12 +178,12 @@ def evaluate(network: IntegerNetwork, pixels: np.ndarray, labels: np.ndarray, *,
     """Return the accuracy in percent of ``network`` on ``pixels``/``labels`` and the layer statistics."""
     statistics = None
     correct = 0
-    bar = tqdm(range(0, len(labels), batch_size), desc="integer network", disable=not progress)
+    bar = progress_bar(range(0, len(labels), batch_size), desc="integer network", disable=not progress)
     for start in bar:
         result = run(network, pixels[start : start + batch_size], statistics=statistics)
         statistics = result.statistics
         correct += int((result.predictions == labels[start : start + batch_size]).sum())
-        bar.set_postfix(acc=f"{100 * correct / min(start + batch_size, len(labels)):.2f}")
+        bar.set_postfix(acc=f"{100 * correct / min(start + batch_size, len(labels)):.2f}", refresh=False)
     return 100.0 * correct / len(labels), statistics
 
 

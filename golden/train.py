@@ -15,7 +15,7 @@ import time
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from golden.conversion.calibrate import percentile
@@ -37,7 +37,7 @@ def evaluate(model: nn.Module, loader, *, desc: str = "test") -> float:
     model.eval()
     correct = total = 0
     with torch.no_grad():
-        for x, y in tqdm(loader, desc=desc, leave=False):
+        for x, y in progress_bar(loader, desc=desc, leave=False):
             correct += (model(x).argmax(1) == y).sum().item()
             total += len(y)
     return 100.0 * correct / total
@@ -90,7 +90,7 @@ def train(
     for epoch in range(1, epochs + 1):
         model.train()
         start = time.monotonic()
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False)
+        bar = progress_bar(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False)
         for x, y in bar:
             if flip:
                 mask = torch.rand(len(x)) < 0.5
@@ -100,7 +100,7 @@ def train(
             loss.backward()
             optimiser.step()
             schedule.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         accuracy = evaluate(model, test_loader)
         logger.info("epoch %d/%d: test accuracy %.2f%% (%.0f s)", epoch, epochs, accuracy, time.monotonic() - start)
     return accuracy

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tmn_hw.verilog import write_verilog
 
-__all__ = ["SIMULATORS", "run_cocotb", "simulator_environment"]
+__all__ = ["SIMULATORS", "run_cocotb", "run_sources", "simulator_environment"]
 
 SIMULATORS = ("icarus", "verilator")
 # Amaranth emits no `timescale; both simulators get this one.
@@ -45,8 +45,13 @@ def simulator_environment() -> None:
             os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
 
 
-def run_cocotb(
-    component,
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+
+
+def run_sources(
+    sources: list[Path],
     *,
     toplevel: str,
     test_module: str,
@@ -54,28 +59,25 @@ def run_cocotb(
     build_dir: Path,
     extra_env: dict[str, str] | None = None,
     waves: bool | None = None,
-    verilog_path: Path | None = None,
     cxx_optimisation: str | None = None,
-) -> Path:
-    """Convert ``component``, build it on ``simulator`` in ``build_dir`` and run ``test_module``.
+) -> tuple[int, int, Path]:
+    """Build the Verilog ``sources`` with top module ``toplevel`` on ``simulator`` in ``build_dir``, run ``test_module``.
 
     ``cxx_optimisation`` (e.g. ``"-O0"``) replaces the C++ optimisation flags of a
     Verilator build. The generated C++ of a whole network is tens of megabytes,
     which g++ compiles many times faster at ``-O0`` than at Verilator's default ``-Os``.
 
-    Returns the results file. Raises ``ValueError`` for an unknown simulator and
-    ``AssertionError`` when a cocotb test fails.
+    Returns the number of cocotb tests, the number that failed, and the
+    results file; a run that wrote no results file counts zero tests.
     """
     from cocotb_tools.runner import get_results, get_runner
 
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    _check_simulator(simulator)
     simulator_environment()
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     if waves is None:
         waves = os.environ.get("TMN_WAVES") == "1"
-    source = verilog_path or write_verilog(component, toplevel, build_dir / f"{toplevel}.v")
     runner = get_runner(simulator)
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if simulator == "verilator" and cxx_optimisation is not None:
@@ -83,7 +85,7 @@ def run_cocotb(
         os.environ["MAKEFLAGS"] = f"{saved_makeflags or ''} {flags}".strip()
     try:
         runner.build(
-            sources=[source],
+            sources=list(sources),
             hdl_toplevel=toplevel,
             build_dir=build_dir,
             build_args=VERILATOR_ARGS if simulator == "verilator" else [],
@@ -113,8 +115,39 @@ def run_cocotb(
         # Under pytest the cocotb runner exits when a test fails; the results file still says what happened.
         pass
     if not results.exists():
-        raise AssertionError(f"the cocotb run on {simulator} wrote no results; log in {build_dir}")
+        return 0, 0, results
     tests, failed = get_results(results)
-    if tests == 0 or failed:
+    return tests, failed, results
+
+
+def run_cocotb(
+    component,
+    *,
+    toplevel: str,
+    test_module: str,
+    simulator: str,
+    build_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    waves: bool | None = None,
+    verilog_path: Path | None = None,
+    cxx_optimisation: str | None = None,
+) -> Path:
+    """Convert ``component`` (or take ``verilog_path``), build it on ``simulator`` in ``build_dir``, run ``test_module``.
+
+    The options are those of ``run_sources``. Returns the results file.
+    Raises ``ValueError`` for an unknown simulator and ``AssertionError`` when
+    a cocotb test fails or the run records no test.
+    """
+    _check_simulator(simulator)
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = verilog_path or write_verilog(component, toplevel, build_dir / f"{toplevel}.v")
+    tests, failed, results = run_sources(
+        [source], toplevel=toplevel, test_module=test_module, simulator=simulator, build_dir=build_dir,
+        extra_env=extra_env, waves=waves, cxx_optimisation=cxx_optimisation,
+    )
+    if tests == 0:
+        raise AssertionError(f"the cocotb run on {simulator} recorded no test; log in {build_dir}")
+    if failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed on {simulator}; log in {build_dir}")
     return results

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 from pathlib import Path
 
-from sim.launch import TIMESCALE, VERILATOR_ARGS, simulator_environment
+from sim.launch import SIMULATORS, run_sources
 from sim.pe_model import FIELDS, PEKind
 from tmn_hw.if_pe import IFProcessingElement
 from tmn_hw.pe import TMNProcessingElement
@@ -24,10 +23,8 @@ from tmn_hw.verilog import write_verilog
 
 __all__ = ["SIMULATORS", "BenchResult", "drive_fields", "harness_verilog", "run_pe_bench"]
 
-SIMULATORS = ("icarus", "verilator")
 HARNESS = "pe_tb"
 SUMMARY_FILE = "summary.json"
-RESULTS_FILE = "results.xml"
 MODULE_NAMES = {PEKind.TMN: "tmn_pe", PEKind.IF: "if_pe"}
 
 
@@ -136,16 +133,10 @@ def run_pe_bench(
     waves: bool | None = None,
 ) -> BenchResult:
     """Run the PE bench with at least ``steps`` accepted steps on ``simulator`` in ``build_dir``."""
-    from cocotb_tools.runner import get_results, get_runner
-
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
-    simulator_environment()
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    if waves is None:
-        waves = os.environ.get("TMN_WAVES") == "1"
-
     top = MODULE_NAMES[kind]
     source = write_verilog(build_pe(kind, params, fault), top, build_dir / f"{top}.v")
     if netlist:
@@ -154,34 +145,11 @@ def run_pe_bench(
     harness.write_text(harness_verilog(kind, params))
 
     summary_path = build_dir / SUMMARY_FILE
-    results_path = build_dir / RESULTS_FILE
     summary_path.unlink(missing_ok=True)
     config = dict(kind=kind.value, params=params, steps=steps, seed=seed, idle=idle, summary=str(summary_path))
-
-    runner = get_runner(simulator)
-    runner.build(
-        sources=[source, harness],
-        hdl_toplevel=HARNESS,
-        build_dir=build_dir,
-        build_args=VERILATOR_ARGS if simulator == "verilator" else [],
-        timescale=TIMESCALE,
-        waves=waves,
-        always=True,
+    tests, failed, _ = run_sources(
+        [source, harness], toplevel=HARNESS, test_module="sim.pe_bench", simulator=simulator, build_dir=build_dir,
+        extra_env={"TMN_BENCH": json.dumps(config)}, waves=waves,
     )
-    try:
-        runner.test(
-            test_module="sim.pe_bench",
-            hdl_toplevel=HARNESS,
-            build_dir=build_dir,
-            test_dir=build_dir,
-            extra_env={"TMN_BENCH": json.dumps(config)},
-            waves=waves,
-            timescale=TIMESCALE,
-            results_xml=str(results_path),
-        )
-    except SystemExit:
-        # Under pytest the cocotb runner exits when a test fails; the results file records the outcome.
-        pass
-    tests, failed = get_results(results_path)
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return BenchResult(passed=tests > 0 and failed == 0, summary=summary, build_dir=build_dir)

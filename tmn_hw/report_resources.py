@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from typing import Callable
 
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from synth import DEFAULT_CACHE_DIR, Ice40Options, component_verilog, generic_flow, ice40_flow
 from synth.nextpnr import nextpnr_version
@@ -185,7 +185,7 @@ def resource_sweep(
     jobs = [(design, width) for design in designs for width in widths]
     rows = []
     flows = None
-    for design, width in tqdm(jobs, desc="synthesis", unit="design", disable=not progress):
+    for design, width in progress_bar(jobs, desc="synthesis", unit="design", disable=not progress):
         component, parameters = design.build(width)
         verilog = component_verilog(component, design.name)
         ice40 = ice40_flow(verilog, design.name, options, cache_dir=cache_dir)

@@ -23,7 +23,7 @@ import pathlib
 
 import torch
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.coding import Coding
 from golden.convert import convert, evaluate
@@ -66,7 +66,7 @@ def measure(size: Size, dataset: str) -> list[dict]:
         raise ValueError(f"the {dataset} test set has {len(test)} images, fewer than the {size.images} requested")
     cases = [(predictive, p, t) for predictive in PREDICTIVE for p in PRECHARGES for t in size.timesteps]
     rows = []
-    for predictive, precharge, timesteps in tqdm(cases, desc="ablation", unit="run"):
+    for predictive, precharge, timesteps in progress_bar(cases, desc="ablation", unit="run"):
         network.predictive = predictive
         network.precharge = precharge
         network.timesteps = timesteps

@@ -27,7 +27,7 @@ import pathlib
 
 import torch
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.coding import Coding
 from golden.convert import convert, evaluate
@@ -182,7 +182,7 @@ def measure(size: Size, dataset: str) -> tuple[list[dict], list[dict]]:
         for arch in ARCHITECTURE_NAMES
     )
     by_arch: dict[str, list[dict]] = {arch: [] for arch in ARCHITECTURE_NAMES}
-    with tqdm(total=runs, desc="conversion-table", unit="run") as bar:
+    with progress_bar(total=runs, desc="conversion-table", unit="run") as bar:
         # The quantised networks come last because training them on first use takes longest.
         for arch in by_arch:
             by_arch[arch] += float_tmn_rows(arch, size, dataset, bar)

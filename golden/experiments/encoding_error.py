@@ -16,7 +16,7 @@ import pathlib
 
 import torch
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.experiments.files import save_figure, write_csv, write_text
 from golden.neuron import IF, TMN
@@ -63,7 +63,7 @@ def measure(size: Size) -> list[dict]:
     """Return one row per code, T and layer with the MSE / v^2 over the seeds (mean, min, max)."""
     per_seed: dict[tuple[str, int], list[list[float]]] = {}
     cases = [(timesteps, seed) for timesteps in size.timesteps for seed in range(size.seeds)]
-    for timesteps, seed in tqdm(cases, desc="encoding-error", unit="network"):
+    for timesteps, seed in progress_bar(cases, desc="encoding-error", unit="network"):
         for code, errors in layer_errors(seed, size, timesteps).items():
             per_seed.setdefault((code, timesteps), []).append(errors)
     rows = []

@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.data import load_dataset
 from golden.experiments._checkpoints import load_model
@@ -62,7 +62,7 @@ def measure(size: Size, dataset: str) -> list[dict]:
     train = load_dataset(dataset, "train")
     test = load_dataset(dataset, "test")
     rows = []
-    for arch in tqdm(ARCHITECTURES, desc="energy-table", unit="network"):
+    for arch in progress_bar(ARCHITECTURES, desc="energy-table", unit="network"):
         model, meta = load_model(dataset, arch)
         limit = size.images[arch]
         section = compare_networks(

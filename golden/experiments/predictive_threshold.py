@@ -21,7 +21,7 @@ import pathlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from golden.progress import progress_bar
 
 from golden.experiments.files import save_figure, write_csv, write_text
 from golden.neuron import TMN
@@ -78,7 +78,7 @@ def measure(size: Size) -> tuple[list[dict], dict[tuple[str, int, float], np.nda
     samples = {}
     cases = [(source, precharge, ratio) for source in SOURCES for precharge in PRECHARGES for ratio in size.ratios]
     sampler = np.random.default_rng(SEED)
-    for source, precharge, ratio in tqdm(cases, desc="predictive-threshold", unit="case"):
+    for source, precharge, ratio in progress_bar(cases, desc="predictive-threshold", unit="case"):
         compute = uniform_residuals if source == "uniform" else network_residuals
         residual = compute(size, float(ratio), precharge).numpy()
         rows.append(
