@@ -125,7 +125,18 @@ VALID = dict(input_width=6, membrane_width=9, threshold=16, max_timesteps=8, max
             r"membrane_width must be in \[9, 62\] so that in-range inputs never saturate for T <= 8, "
             r"P <= 3 and threshold 16, not 8",
         ),
-        (dict(membrane_width=63), ValueError, r"membrane_width must be an integer in \[2, 62\], not 63"),
+        (
+            dict(membrane_width=63),
+            ValueError,
+            r"membrane_width must be in \[9, 62\] so that in-range inputs never saturate .*, not 63",
+        ),
+        (dict(membrane_width=12.0), TypeError, r"membrane_width must be an integer in \[9, 62\] .*, not 12.0"),
+        (
+            dict(max_timesteps=62, max_precharge=62),
+            ValueError,
+            r"in-range inputs need a membrane of \d+ bits for T <= 62, P <= 62 and threshold 16, more than the "
+            r"largest supported width 62; lower max_timesteps, max_precharge or threshold",
+        ),
         (dict(gate=1), TypeError, "gate must be True or False, not 1"),
         (dict(_fault="slow"), ValueError, "_fault must be None or one of"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 
 from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
@@ -49,13 +50,18 @@ def _check_input_width(input_width, threshold: int) -> int:
 
 
 def _check_membrane_width(membrane_width, minimum: int, condition: str) -> int:
-    membrane_width = check_int("membrane_width", membrane_width, 2, MAX_MEMBRANE_WIDTH)
-    if membrane_width < minimum:
+    """Return ``membrane_width`` after checking it against ``minimum`` (no saturation) and the 62-bit limit."""
+    if minimum > MAX_MEMBRANE_WIDTH:
         raise ValueError(
-            f"membrane_width must be in [{minimum}, {MAX_MEMBRANE_WIDTH}] so that in-range inputs "
-            f"never saturate {condition}, not {membrane_width}"
+            f"in-range inputs need a membrane of {minimum} bits {condition}, more than the largest supported "
+            f"width {MAX_MEMBRANE_WIDTH}; lower max_timesteps, max_precharge or threshold"
         )
-    return membrane_width
+    allowed = f"in [{minimum}, {MAX_MEMBRANE_WIDTH}] so that in-range inputs never saturate {condition}"
+    if isinstance(membrane_width, bool) or not isinstance(membrane_width, numbers.Integral):
+        raise TypeError(f"membrane_width must be an integer {allowed}, not {membrane_width!r}")
+    if not minimum <= membrane_width <= MAX_MEMBRANE_WIDTH:
+        raise ValueError(f"membrane_width must be {allowed}, not {membrane_width}")
+    return int(membrane_width)
 
 
 def _saturate(value, width: int):
