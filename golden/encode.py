@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--int-threshold",
         type=int,
         default=DEFAULT_INT_THRESHOLD,
-        help=f"full threshold V of the integer model, a power of two (default {DEFAULT_INT_THRESHOLD})",
+        help=f"full threshold V of the integer model, an integer >= 1 (default {DEFAULT_INT_THRESHOLD})",
     )
     parser.add_argument(
         "--membrane-width",
@@ -95,12 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--relu", action="store_true", help="turn the ReLU gate on and show the gated output")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table (keys below)")
     return parser
-
-
-def check_power_of_two(name: str, value: int) -> int:
-    if value < 1 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two >= 1, not {value}")
-    return value
 
 
 def encode_values(
@@ -116,7 +110,8 @@ def encode_values(
 
     Raises ``ValueError`` for invalid parameters, naming the parameter.
     """
-    check_power_of_two("int_threshold", int_threshold)
+    if isinstance(int_threshold, bool) or not isinstance(int_threshold, int) or int_threshold < 1:
+        raise ValueError(f"int_threshold must be an integer >= 1, not {int_threshold!r}")
     neuron = TMN(threshold, timesteps, precharge, gate=relu)
     x = torch.tensor(values, dtype=torch.float64)
     float_digits = neuron(x.expand(timesteps, -1))
