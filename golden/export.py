@@ -288,9 +288,7 @@ def _size_membranes(network: IntegerNetwork, pixels: np.ndarray, saturation: flo
     """Set each membrane width from the largest ``|u|`` seen on ``pixels`` with unsaturated (wide) membranes."""
     neuron_layers = [layer for layer in network.layers if layer.threshold is not None]
     wide = []
-    for index, layer in enumerate(network.layers):
-        if layer.threshold is None:
-            continue
+    for layer in neuron_layers:
         width = required_membrane_width(
             network.timesteps, network.precharge, layer.threshold, (1 << (layer.input_width - 1)) - 1
         )
@@ -303,8 +301,11 @@ def _size_membranes(network: IntegerNetwork, pixels: np.ndarray, saturation: flo
         seen = signed_width(max(stat.max_membrane, 1))
         cap = _saturation_width(layer.threshold, network.precharge, saturation)
         sized[layer.name] = max(min(seen, cap), _in_range_width(network, layer))
-        logger.info("layer %s: largest |u| %d on calibration, membrane width %d (cap %d)",
-                    layer.name, stat.max_membrane, sized[layer.name], cap)
+        logger.info(
+            "layer %s: largest |u| %d on calibration, membrane width %d bits (at most %d to saturate at %g full thresholds, "
+            "at least %d for in-range inputs)",
+            layer.name, stat.max_membrane, sized[layer.name], cap, saturation, _in_range_width(network, layer),
+        )
     layers = tuple(
         _replace(layer, membrane_width=sized[layer.name]) if layer.threshold is not None else layer
         for layer in network.layers
