@@ -135,7 +135,7 @@ VALID = dict(input_width=6, membrane_width=9, threshold=16, max_timesteps=8, max
             dict(max_timesteps=62, max_precharge=62),
             ValueError,
             r"in-range inputs need a membrane of \d+ bits for T <= 62, P <= 62 and threshold 16, more than the "
-            r"largest supported width 62; lower max_timesteps, max_precharge or threshold",
+            r"largest supported width 62; lower these limits",
         ),
         (dict(gate=1), TypeError, "gate must be True or False, not 1"),
         (dict(_fault="slow"), ValueError, "_fault must be None or one of"),

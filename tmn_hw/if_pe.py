@@ -7,8 +7,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.integer_if import required_if_membrane_width
-from tmn_hw.params import check_int
-from tmn_hw.pe import MAX_TIMESTEPS, _at_most, _check_input_width, _check_membrane_width, _saturate
+from tmn_hw.datapath import at_most, saturate
+from tmn_hw.params import check_input_width, check_int, check_membrane_width
+from tmn_hw.pe import MAX_TIMESTEPS
 
 __all__ = ["IFProcessingElement", "minimum_if_membrane_width"]
 
@@ -83,8 +84,8 @@ class IFProcessingElement(wiring.Component):
     def __init__(self, *, input_width: int, membrane_width: int, threshold: int, max_timesteps: int):
         self._threshold = check_int("threshold", threshold, 1)
         self._max_timesteps = check_int("max_timesteps", max_timesteps, 1, MAX_TIMESTEPS)
-        self._input_width = _check_input_width(input_width, self._threshold)
-        self._membrane_width = _check_membrane_width(
+        self._input_width = check_input_width(input_width, self._threshold)
+        self._membrane_width = check_membrane_width(
             membrane_width,
             minimum_if_membrane_width(self._max_timesteps, self._threshold),
             f"for T <= {self._max_timesteps} and threshold {self._threshold}",
@@ -127,7 +128,7 @@ class IFProcessingElement(wiring.Component):
         membrane = Signal(signed(width), init=initial)
         steps_left = Signal(self.timesteps.shape())
 
-        config_valid = (self.timesteps != 0) & _at_most(self.timesteps, self._max_timesteps)
+        config_valid = (self.timesteps != 0) & at_most(self.timesteps, self._max_timesteps)
         m.d.comb += self.i.ready.eq(Mux(self.start, config_valid, steps_left != 0))
         step = self.i.valid & self.i.ready
 
@@ -139,7 +140,7 @@ class IFProcessingElement(wiring.Component):
         fire = u_hat >= threshold
         u_next = Signal(signed(len(u_hat) + 1))
         m.d.comb += u_next.eq(u_hat - Mux(fire, C(threshold), 0))
-        membrane_next, saturated = _saturate(u_next, width)
+        membrane_next, saturated = saturate(u_next, width)
 
         with m.If(step):
             m.d.sync += [

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import functools
-import numbers
 
 from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.integer import GateState, in_range_input_max, required_membrane_width, signed_range
-from tmn_hw.params import check_bool, check_int
+from golden.integer import GateState, in_range_input_max, required_membrane_width
+from tmn_hw.datapath import at_most, saturate
+from tmn_hw.params import check_bool, check_input_width, check_int, check_membrane_width
 
 __all__ = ["MAX_PRECHARGE", "MAX_TIMESTEPS", "TMNProcessingElement", "minimum_membrane_width"]
 
 # Limits of the integer golden model, which the benches compare against.
 MAX_TIMESTEPS = 62
 MAX_PRECHARGE = 62
-MAX_INPUT_WIDTH = 64
-MAX_MEMBRANE_WIDTH = 62
 
 # Defects that tests inject to show that the benches detect them.
 FAULTS = ("threshold_off_by_one", "no_saturation", "wrong_reset")
@@ -37,51 +35,6 @@ def minimum_membrane_width(max_timesteps: int, max_precharge: int, threshold: in
         for timesteps in range(1, max_timesteps + 1)
         for precharge in range(0, max_precharge + 1)
     )
-
-
-def _check_input_width(input_width, threshold: int) -> int:
-    input_width = check_int("input_width", input_width, 2, MAX_INPUT_WIDTH)
-    if signed_range(input_width)[1] < threshold:
-        raise ValueError(
-            f"input_width must hold the threshold {threshold}, not {input_width}; "
-            f"use input_width >= {threshold.bit_length() + 1}"
-        )
-    return input_width
-
-
-def _check_membrane_width(membrane_width, minimum: int, condition: str) -> int:
-    """Return ``membrane_width`` after checking it against ``minimum`` (no saturation) and the 62-bit limit."""
-    if minimum > MAX_MEMBRANE_WIDTH:
-        raise ValueError(
-            f"in-range inputs need a membrane of {minimum} bits {condition}, more than the largest supported "
-            f"width {MAX_MEMBRANE_WIDTH}; lower max_timesteps, max_precharge or threshold"
-        )
-    allowed = f"in [{minimum}, {MAX_MEMBRANE_WIDTH}] so that in-range inputs never saturate {condition}"
-    if isinstance(membrane_width, bool) or not isinstance(membrane_width, numbers.Integral):
-        raise TypeError(f"membrane_width must be an integer {allowed}, not {membrane_width!r}")
-    if not minimum <= membrane_width <= MAX_MEMBRANE_WIDTH:
-        raise ValueError(f"membrane_width must be {allowed}, not {membrane_width}")
-    return int(membrane_width)
-
-
-def _saturate(value, width: int):
-    """Return ``(clamped, overflow)``: ``value`` clamped to the signed range of ``width`` bits.
-
-    The value fits when its bits from ``width - 1`` up are all equal, so the
-    check needs no comparator. The clamped value is built from the sign bit.
-    """
-    high_bits = value[width - 1 :]
-    fits = high_bits.all() | ~high_bits.any()
-    sign = value[-1]
-    limit = Cat((~sign).replicate(width - 1), sign).as_signed()
-    return Mux(fits, value[:width].as_signed(), limit), ~fits
-
-
-def _at_most(port, maximum: int):
-    """Return ``port <= maximum``, or a constant 1 when every value of the port passes (no constant comparison)."""
-    if maximum >= (1 << len(port)) - 1:
-        return C(1, 1)
-    return port <= maximum
 
 
 class TMNProcessingElement(wiring.Component):
@@ -174,7 +127,7 @@ class TMNProcessingElement(wiring.Component):
         ``minimum_membrane_width(max_timesteps, max_precharge, threshold)``,
         the width at which no in-range input saturates for any ``T`` and ``P``.
     threshold : int
-        Threshold ``V >= 1``; a power of two is recommended.
+        Threshold, any integer ``V >= 1``.
     max_timesteps : int
         Largest ``T``, in [1, 62].
     max_precharge : int
@@ -205,8 +158,8 @@ class TMNProcessingElement(wiring.Component):
         self._threshold = check_int("threshold", threshold, 1)
         self._max_timesteps = check_int("max_timesteps", max_timesteps, 1, MAX_TIMESTEPS)
         self._max_precharge = check_int("max_precharge", max_precharge, 0, MAX_PRECHARGE)
-        self._input_width = _check_input_width(input_width, self._threshold)
-        self._membrane_width = _check_membrane_width(
+        self._input_width = check_input_width(input_width, self._threshold)
+        self._membrane_width = check_membrane_width(
             membrane_width,
             minimum_membrane_width(self._max_timesteps, self._max_precharge, self._threshold),
             f"for T <= {self._max_timesteps}, P <= {self._max_precharge} and threshold {self._threshold}",
@@ -267,8 +220,8 @@ class TMNProcessingElement(wiring.Component):
         precharge_left = Signal(self.precharge.shape())
         digits_left = Signal(self.timesteps.shape())
 
-        config_valid = (self.timesteps != 0) & _at_most(self.timesteps, self._max_timesteps)
-        config_valid &= _at_most(self.precharge, self._max_precharge)
+        config_valid = (self.timesteps != 0) & at_most(self.timesteps, self._max_timesteps)
+        config_valid &= at_most(self.precharge, self._max_precharge)
         running = digits_left != 0
         m.d.comb += self.i.ready.eq(Mux(self.start, config_valid, running))
         step = self.i.valid & self.i.ready
@@ -309,7 +262,7 @@ class TMNProcessingElement(wiring.Component):
         if self._fault == "no_saturation":
             membrane_next, saturated = u_next[:width].as_signed(), C(0, 1)
         else:
-            membrane_next, saturated = _saturate(u_next, width)
+            membrane_next, saturated = saturate(u_next, width)
 
         if self._gate:
             decides = firing & (gate_now == GateState.UNDECIDED)
