@@ -11,8 +11,9 @@ from golden.bench import CASES, TARGET_RATIO, main
 
 def test_bench_writes_all_fields(tmp_path, capsys):
     output = tmp_path / "bench" / "golden_speed.json"
-    main(["--arch", "mlp", "--dataset", "digits", "--batch", "4", "--timesteps", "2", "--repeats", "1",
-          "--output", str(output)])
+    status = main(["--arch", "mlp", "--dataset", "digits", "--batch", "4", "--timesteps", "2", "--repeats", "1",
+                   "--output", str(output)])
+    assert status == (0 if json.loads(output.read_text())["runs"][0]["meets_target"] else 1)
     assert f"wrote {output}" in capsys.readouterr().out
     assert [path.name for path in output.parent.iterdir()] == ["golden_speed.json"]  # no temporary file left
     payload = json.loads(output.read_text())
@@ -34,6 +35,17 @@ def test_bench_writes_all_fields(tmp_path, capsys):
     assert run["target_ann_passes_per_step"] == TARGET_RATIO
     assert run["meets_target"] == (run["tmn_ann_passes_per_step"] <= TARGET_RATIO)
     assert run["reference_speedup"] > 0
+
+
+def test_bench_fails_when_the_target_is_missed(tmp_path, capsys):
+    output = tmp_path / "golden_speed.json"
+    status = main(["--arch", "mlp", "--dataset", "digits", "--batch", "4", "--timesteps", "2", "--repeats", "1",
+                   "--target", "1e-9", "--output", str(output)])
+    assert status == 1
+    assert "the TMN simulation of mlp costs more than 1e-09 ANN passes per step" in capsys.readouterr().err
+    (run,) = json.loads(output.read_text())["runs"]
+    assert run["target_ann_passes_per_step"] == 1e-9
+    assert run["meets_target"] is False
 
 
 def test_bench_rejects_zero_batch(capsys):
