@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 __all__ = ["LOG_INTERVAL_S", "progress_bar"]
 
-# Seconds between two progress lines when stderr is a file or a pipe (CI logs, `make ... > log`).
+# Seconds between two progress lines when the bar writes to a file or a pipe (CI logs, `make ... > log`).
 LOG_INTERVAL_S = 30.0
 
 
