@@ -47,8 +47,21 @@ fi
 
 python="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "install: tmn-hw needs Python 3.11 or newer, but '$python' is $({ "$python" --version; } 2>/dev/null || echo 'not found');" \
+      "name a newer one, e.g. PYTHON=python3.12 make install" >&2
+    exit 1
+  fi
   echo "install: creating .venv with $("$python" --version)"
   "$python" -m venv .venv
+fi
+
+# PyPI's torch wheels for Linux pull several GB of CUDA packages. pip takes the CPU build where one is
+# offered: a local wheel directory in pip's configuration, or PyTorch's CPU index named in TORCH_INDEX_URL
+# (https://download.pytorch.org/whl/cpu), whose 2.13.0+cpu satisfies the pin torch==2.13.0.
+torch_index=()
+if [[ -n "${TORCH_INDEX_URL:-}" ]]; then
+  torch_index=(--extra-index-url "$TORCH_INDEX_URL")
 fi
 
 # Installing is skipped when requirements.txt and pyproject.toml are unchanged since the last run.
@@ -57,8 +70,9 @@ digest="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   echo "install: pip install -r requirements.txt -e .[dev]"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.txt -c requirements.txt
-  .venv/bin/python -m pip install -q --no-deps -e ".[dev]"
+  .venv/bin/python -m pip install -q "${torch_index[@]}" -r requirements.txt -c requirements.txt
+  # setuptools warns on every editable install that folders named like a package may shadow it.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q --no-deps -e ".[dev]"
   echo "$digest" > "$stamp"
 fi
 echo "install: done (.venv/ and the system packages are ready)"
