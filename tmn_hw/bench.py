@@ -9,7 +9,8 @@ class against the golden model, and records the simulated cycles per image
 and the simulator wall time. Results go to ``results/bench/`` as JSON and CSV.
 
 The reference network is ``build/networks/fmnist_mlp_T5_P1.npz``; when it
-is missing, the command trains the MLP with ``python -m golden.train`` and
+is missing, the command trains the MLP with the experiments' recipe
+(``golden.experiments._checkpoints``, ``python -m golden.train`` for 10 epochs) and
 exports it with ``python -m golden.export`` (T = 5, P = 1) first.
 """
 
@@ -30,7 +31,6 @@ __all__ = ["REFERENCE_NETWORK", "bench_layer", "bench_network", "main", "referen
 logger = logging.getLogger("tmn_hw.bench")
 
 RESULTS = Path("results/bench")
-REFERENCE_CHECKPOINT = Path("build/checkpoints/fmnist_mlp.pt")
 REFERENCE_NETWORK = Path("build/networks/fmnist_mlp_T5_P1.npz")
 REFERENCE_TIMESTEPS = 5
 REFERENCE_PRECHARGE = 1
@@ -62,12 +62,12 @@ def reference_network() -> Path:
     """Return the reference Fashion-MNIST network file, training and exporting it first if it is missing."""
     if REFERENCE_NETWORK.is_file():
         return REFERENCE_NETWORK
-    if not REFERENCE_CHECKPOINT.is_file():
-        logger.info("training %s", REFERENCE_CHECKPOINT)
-        command = [sys.executable, "-m", "golden.train", "--dataset", "fashion-mnist", "--arch", "mlp"]
-        subprocess.run([*command, "--out", str(REFERENCE_CHECKPOINT)], check=True)
+    from golden.experiments._checkpoints import ensure_checkpoint
+
+    # The experiments' recipe (10 epochs, seed 0), so that both share one checkpoint file.
+    checkpoint = ensure_checkpoint("fashion-mnist", "mlp")
     logger.info("exporting %s", REFERENCE_NETWORK)
-    command = [sys.executable, "-m", "golden.export", str(REFERENCE_CHECKPOINT), "--no-evaluate"]
+    command = [sys.executable, "-m", "golden.export", str(checkpoint), "--no-evaluate"]
     command += ["--timesteps", str(REFERENCE_TIMESTEPS), "--precharge", str(REFERENCE_PRECHARGE)]
     subprocess.run([*command, "--out", str(REFERENCE_NETWORK)], check=True)
     return REFERENCE_NETWORK
