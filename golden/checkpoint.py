@@ -12,7 +12,10 @@ quantised activation).
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -56,12 +59,39 @@ def load_checkpoint(path: Path | str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; train one with 'python -m golden.train'")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then fails to read.
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, KeyError, EOFError, ValueError, IndexError, TypeError):
+        # torch's own message suggests weights_only=False, which would run code from an untrusted file.
+        raise ValueError(_not_a_checkpoint(path)) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} file")
+        raise ValueError(_not_a_checkpoint(path))
     if payload.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path} has checkpoint version {payload.get('version')!r}; this code reads {CHECKPOINT_VERSION}")
     return payload
+
+
+def _not_a_checkpoint(path: Path) -> str:
+    """Return the error message for a file that is not a checkpoint, naming what the file is when known."""
+    message = f"{path}: not a checkpoint written by python -m golden.train"
+    if _is_network_file(path):
+        return (
+            f"{message}; it is an integer network file written by python -m golden.export, the input of "
+            f"python -m tmn_hw.gen network and python -m sim.network_bench"
+        )
+    return f"{message}; pass the .pt file that golden.train wrote with --out"
+
+
+def _is_network_file(path: Path) -> bool:
+    """Return whether ``path`` is a zip archive with the ``header.npy`` array of an integer network file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "header.npy" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def model_from_checkpoint(payload: dict) -> nn.Module:

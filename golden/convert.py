@@ -360,17 +360,28 @@ def _parse_args(argv):
 
 
 def main(argv=None) -> None:
-    from golden.checkpoint import load_checkpoint, model_from_checkpoint
-    from golden.data import load_dataset
-
     parser, args = _parse_args(argv)
     for name in ("timesteps", "batch_size", "calibration_batches"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, not {getattr(args, name)}")
+    if args.precharge < 0:
+        parser.error(f"--precharge must be >= 0, not {args.precharge}")
+    if not 0 < args.percentile <= 100:
+        parser.error(f"--percentile must be in (0, 100], not {args.percentile:g}")
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be >= 1, not {args.limit}")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(2)
+    try:
+        _run(parser, args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Convert, evaluate and print the report of the parsed command line."""
+    from golden.checkpoint import load_checkpoint, model_from_checkpoint
+    from golden.data import load_dataset
 
     payload = load_checkpoint(args.checkpoint)
     dataset = args.dataset or payload["meta"]["dataset"]

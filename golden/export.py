@@ -39,7 +39,14 @@ from golden.conversion.simulate import SpikingNetwork, SpikingSite
 from golden.conversion.trace import LINEAR_METHODS, node_description
 from golden.integer import in_range_input_max, required_membrane_width, signed_range
 from golden.integer_network import LayerStatistics, run
-from golden.network_format import IntegerLayer, IntegerNetwork, current_bound, signed_width
+from golden.network_format import (
+    MAX_PRECHARGE,
+    MAX_TIMESTEPS,
+    IntegerLayer,
+    IntegerNetwork,
+    current_bound,
+    signed_width,
+)
 
 __all__ = ["ExportError", "export_network", "main"]
 
@@ -317,14 +324,7 @@ def _replace_network(network: IntegerNetwork, layers) -> IntegerNetwork:
     return dataclasses.replace(network, layers=tuple(layers))
 
 
-def main(argv=None) -> None:
-    from golden.checkpoint import load_checkpoint, model_from_checkpoint
-    from golden.convert import convert, evaluate
-    from golden.data import load_dataset
-    from golden.integer_network import evaluate as evaluate_integer
-    from golden.integer_network import print_statistics, statistics_table
-    from golden.network_format import save_network
-
+def _parse_args(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         prog="python -m golden.export",
         description="Convert a checkpoint to TMN, export the integer network file and compare it with the float SNN.",
@@ -332,12 +332,14 @@ def main(argv=None) -> None:
         "integer_minus_float_pp, images, the network file and a layers list with membrane statistics.",
     )
     parser.add_argument("checkpoint", help="checkpoint written by python -m golden.train")
-    parser.add_argument("--timesteps", "-T", type=int, required=True, help="input steps T")
-    parser.add_argument("--precharge", "-P", type=int, default=1, help="pre-charge steps P (default 1)")
+    parser.add_argument("--timesteps", "-T", type=int, required=True,
+                        help=f"input steps T, 1..{MAX_TIMESTEPS}")
+    parser.add_argument("--precharge", "-P", type=int, default=1,
+                        help=f"pre-charge steps P, 0..{MAX_PRECHARGE} (default 1)")
     parser.add_argument("--out", required=True, help="network file to write (.npz)")
-    parser.add_argument("--weight-width", type=int, default=8, help="signed weight width in bits (default 8)")
+    parser.add_argument("--weight-width", type=int, default=8, help="signed weight width in bits, 2..16 (default 8)")
     parser.add_argument("--saturation", type=float, default=4.0,
-                        help="membrane saturation level in full thresholds V 2^P (default 4)")
+                        help="membrane saturation level in full thresholds V 2^P, >= 1 (default 4)")
     parser.add_argument("--calibration-images", type=int, default=2000,
                         help="training images that size the membranes (default 2000)")
     parser.add_argument("--calibration-batches", type=int, default=10,
@@ -347,8 +349,48 @@ def main(argv=None) -> None:
     parser.add_argument("--no-evaluate", action="store_true", help="write the file without evaluating it")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
+    _check_args(parser, args)
+    return parser, args
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject invalid options before any conversion work starts."""
+    if not 1 <= args.timesteps <= MAX_TIMESTEPS:
+        parser.error(f"--timesteps must be in [1, {MAX_TIMESTEPS}], not {args.timesteps}: the network file "
+                     f"format stores T in [1, {MAX_TIMESTEPS}]")
+    if not 0 <= args.precharge <= MAX_PRECHARGE:
+        parser.error(f"--precharge must be in [0, {MAX_PRECHARGE}], not {args.precharge}: the network file "
+                     f"format stores P in [0, {MAX_PRECHARGE}]")
+    if not 2 <= args.weight_width <= 16:
+        parser.error(f"--weight-width must be in [2, 16] bits, not {args.weight_width}")
+    if not args.saturation >= 1:
+        parser.error(f"--saturation must be >= 1 full threshold, not {args.saturation:g}")
+    if not 0 < args.percentile <= 100:
+        parser.error(f"--percentile must be in (0, 100], not {args.percentile:g}")
+    for option in ("calibration_images", "calibration_batches", "limit"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            parser.error(f"--{option.replace('_', '-')} must be >= 1, not {value}")
+
+
+def main(argv=None) -> None:
+    parser, args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(2)
+    try:
+        _run(args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Convert, export, evaluate and print the report of the parsed command line."""
+    from golden.checkpoint import load_checkpoint, model_from_checkpoint
+    from golden.convert import convert, evaluate
+    from golden.data import load_dataset
+    from golden.integer_network import evaluate as evaluate_integer
+    from golden.integer_network import print_statistics, statistics_table
+    from golden.network_format import save_network
 
     payload = load_checkpoint(args.checkpoint)
     meta = payload["meta"]
@@ -396,7 +438,9 @@ def main(argv=None) -> None:
     print(f"ANN accuracy             {result.ann_accuracy:.2f}%")
     print(f"float SNN accuracy       {result.snn_accuracy:.2f}%")
     print(f"integer network accuracy {accuracy:.2f}% ({accuracy - result.snn_accuracy:+.2f} points)")
-    print("layer thresholds V: " + ", ".join(str(layer.threshold) for layer in integer.layers))
+    # The output layer accumulates scores and has no threshold.
+    thresholds = ("output" if layer.threshold is None else str(layer.threshold) for layer in integer.layers)
+    print("layer thresholds V: " + ", ".join(thresholds))
     print("input widths: " + ", ".join(str(layer.input_width) for layer in integer.layers))
     print_statistics(statistics, len(labels))
 

@@ -26,6 +26,8 @@ __all__ = [
     "IntegerLayer",
     "IntegerNetwork",
     "InvalidNetworkError",
+    "MAX_PRECHARGE",
+    "MAX_TIMESTEPS",
     "load_network",
     "save_network",
 ]
@@ -35,6 +37,10 @@ FORMAT_VERSION = 1
 LAYER_KINDS = ("dense", "conv2d")
 LAYER_ROLES = ("input", "hidden", "output")
 PRE_OPS = ("sum_pool2d", "flatten")
+MAX_TIMESTEPS = 30
+"""Largest T a network file stores; T is in [1, MAX_TIMESTEPS]."""
+MAX_PRECHARGE = 30
+"""Largest P a network file stores; P is in [0, MAX_PRECHARGE]."""
 
 
 class InvalidNetworkError(ValueError):
@@ -224,8 +230,8 @@ def layer_input_max(network: IntegerNetwork, index: int) -> int:
 
 
 def _validate(network: IntegerNetwork, where: str) -> None:
-    timesteps = _check_int_field(where, "timesteps", network.timesteps, 1, 30)
-    precharge = _check_int_field(where, "precharge", network.precharge, 0, 30)
+    timesteps = _check_int_field(where, "timesteps", network.timesteps, 1, MAX_TIMESTEPS)
+    precharge = _check_int_field(where, "precharge", network.precharge, 0, MAX_PRECHARGE)
     _check_int_field(where, "pixel_max", network.pixel_max, 1)
     _check_int_field(where, "num_classes", network.num_classes, 1)
     if not network.layers:
@@ -354,6 +360,15 @@ def _layer_from_header(where: str, entry: dict, arrays) -> IntegerLayer:
     )
 
 
+def _is_torch_checkpoint(path: Path) -> bool:
+    """Return whether ``path`` is a zip archive in torch.save's layout (a ``data.pkl`` in one folder)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def load_network(path: Path | str) -> IntegerNetwork:
     """Load and validate an integer network file.
 
@@ -367,13 +382,26 @@ def load_network(path: Path | str) -> IntegerNetwork:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"network file {path} not found; write one with 'python -m golden.export'")
+    not_a_network = f"{path}: not a .npz network file written by python -m golden.export"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        # numpy's message for a file that is no archive suggests allow_pickle, which would run code from the file.
+        raise InvalidNetworkError(not_a_network) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InvalidNetworkError(f"{not_a_network}; it is a single .npy array")
+    try:
+        with data:
             arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise InvalidNetworkError(f"{path}: not a readable .npz network file ({error})") from error
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        raise InvalidNetworkError(f"{not_a_network}; its arrays cannot be read") from None
     if "header" not in arrays:
-        _fail(str(path), "the array 'header' is missing; this is not a tmn-hw network file")
+        if _is_torch_checkpoint(path):
+            raise InvalidNetworkError(
+                f"{not_a_network}; it is a PyTorch checkpoint, so export it first: "
+                f"python -m golden.export {path} --timesteps T --out NET.npz"
+            )
+        raise InvalidNetworkError(f"{not_a_network}; the array 'header' is missing")
     try:
         header = json.load(io.BytesIO(arrays.pop("header").tobytes()))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

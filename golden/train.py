@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 
 import torch
@@ -30,6 +31,8 @@ logger = logging.getLogger("golden.train")
 # Percentile of each ReLU output that initialises a quantised activation's clip value.
 _CLIP_INIT_PERCENTILE = 99.9
 _CLIP_INIT_BATCHES = 8
+# Largest T of --quantise: golden.quant.levels_for_timesteps takes T in [1, 30].
+QUANTISE_MAX_TIMESTEPS = 30
 
 
 def evaluate(model: nn.Module, loader, *, desc: str = "test") -> float:
@@ -122,20 +125,45 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--init", help="float checkpoint to fine-tune (required with --quantise)")
     args = parser.parse_args(argv)
+    _check_args(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
+    try:
+        _run(parser, args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject invalid options before any data is loaded."""
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, not {args.epochs}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, not {args.batch_size}")
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        parser.error(f"--lr must be a finite number > 0, not {args.lr:g}")
+    if not (args.weight_decay >= 0 and math.isfinite(args.weight_decay)):
+        parser.error(f"--weight-decay must be a finite number >= 0, not {args.weight_decay:g}")
+    if args.quantise is not None and not 1 <= args.quantise <= QUANTISE_MAX_TIMESTEPS:
+        parser.error(
+            f"--quantise must be in [1, {QUANTISE_MAX_TIMESTEPS}], not {args.quantise}: it is the number of "
+            f"timesteps T the network will be converted for"
+        )
+    if args.quantise is not None and args.init is None:
+        parser.error("--quantise needs --init CKPT, the float checkpoint to fine-tune")
+    if args.quantise is None and args.arch is None:
+        parser.error("--arch is required unless --quantise fine-tunes an --init checkpoint")
 
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Train and save the checkpoint of the parsed command line."""
     train_set = load_dataset(args.dataset, "train")
     test_set = load_dataset(args.dataset, "test")
     train_loader = train_set.loader(args.batch_size, shuffle=True, seed=args.seed)
     test_loader = test_set.loader(1000)
 
     if args.quantise is not None:
-        if args.init is None:
-            parser.error("--quantise needs --init CKPT, the float checkpoint to fine-tune")
         payload = load_checkpoint(args.init)
         if payload["meta"]["dataset"] != args.dataset:
             parser.error(f"--init was trained on {payload['meta']['dataset']}, not {args.dataset}")
@@ -148,8 +176,6 @@ def main(argv=None) -> None:
                     evaluate(model, test_loader))
         lr = 2e-4 if args.lr is None else args.lr
     else:
-        if args.arch is None:
-            parser.error("--arch is required unless --quantise fine-tunes an --init checkpoint")
         arch = args.arch
         model = build_model(arch, train_set.input_shape, train_set.num_classes)
         lr = 2e-3 if args.lr is None else args.lr

@@ -156,7 +156,7 @@ def test_corrupted_and_missing_file_rejected(tmp_path):
     save_network(path, integer)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InvalidNetworkError, match="not a readable .npz network file"):
+    with pytest.raises(InvalidNetworkError, match="not a .npz network file written by python -m golden.export"):
         load_network(path)
     with pytest.raises(FileNotFoundError, match="write one with 'python -m golden.export'"):
         load_network(tmp_path / "absent.npz")
