@@ -45,7 +45,8 @@ def main(argv=None) -> int:
         + ", ".join(f"{key} {value}" for key, value in ice40["resources"].items())
         + (f", Fmax {fmax:.1f} MHz" if fmax is not None else "")
     )
-    print(f"  {ice40['yosys']['version']}: {ice40['yosys']['script'].strip()!r}")
+    script = "; ".join(line.strip() for line in ice40["yosys"]["script"].strip().splitlines())
+    print(f"  {ice40['yosys']['version']}: {script}")
     print(f"  {ice40['place_and_route']['version']}: {ice40['place_and_route']['command']}")
     return 0
 

@@ -215,6 +215,22 @@ def test_synth_command_prints_json(tmp_path, capsys):
     assert result["generic"]["flip_flops"] == 8
 
 
+def test_synth_command_prints_text(tmp_path, capsys):
+    from synth.__main__ import main
+
+    design = tmp_path / "accumulator.v"
+    design.write_text(accumulator_verilog(8))
+    status = main([str(design), "--top", "accumulator", "--no-cache"])
+    lines = capsys.readouterr().out.splitlines()
+
+    assert status == 0
+    assert lines[0].startswith("accumulator: generic cells ")
+    assert lines[0].endswith("(8 flip-flops)")
+    assert "dff 8," in lines[1]
+    assert lines[2].endswith(": read_verilog -sv design.v; synth_ice40 -top accumulator -json netlist.json; "
+                             "tee -q -o stat.json stat -json")
+
+
 def test_synth_command_reports_syntax_error(tmp_path, capsys):
     from synth.__main__ import main
 
