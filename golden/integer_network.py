@@ -27,7 +27,7 @@ from golden.progress import progress_bar
 from golden.integer import IntegerNeuronConfig, NeuronState, step
 from golden.network_format import IntegerLayer, IntegerNetwork, load_network
 
-__all__ = ["IntegerRun", "LayerStatistics", "input_currents", "run"]
+__all__ = ["IntegerRun", "LayerStatistics", "check_dataset", "input_currents", "run"]
 
 
 def _apply_pre_ops(layer: IntegerLayer, x: np.ndarray) -> np.ndarray:
@@ -207,9 +207,26 @@ def print_statistics(statistics: list[LayerStatistics], images: int, out=sys.std
               f"{stat.saturated_neurons:>10} {spikes:>11.1f}", file=out)
 
 
-def main(argv=None) -> None:
-    from golden.data import load_dataset
+def check_dataset(path, network: IntegerNetwork, dataset) -> None:
+    """Raise ``ValueError`` if the images of ``dataset`` (a :class:`golden.data.Dataset`) do not fit ``network``.
 
+    ``path`` is the network file, named in the message together with the data set the network was exported for.
+    """
+    expected = tuple(network.input_shape)
+    found = (1,) + tuple(dataset.pixels.shape[1:])
+    if found == expected and dataset.pixel_max == network.pixel_max:
+        return
+    size = f"{expected[-2]}x{expected[-1]}"
+    exported = network.source.get("dataset")
+    images = f"{size} {exported} images" if exported else f"{size} images"
+    fix = f"use --dataset {exported}" if exported else f"use a data set of {size} images"
+    raise ValueError(
+        f"{path}: the network was exported for {images} (pixels 0..{network.pixel_max}), but the "
+        f"{dataset.name} {dataset.split} set has {found[-2]}x{found[-1]} images (pixels 0..{dataset.pixel_max}); {fix}"
+    )
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m golden.integer_network",
         description="Run an integer network file on a test set: accuracy, largest membrane per layer, overflows.",
@@ -222,12 +239,27 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=200, help="images per batch (default 200)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be >= 1, not {args.limit}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, not {args.batch_size}")
     torch.set_num_threads(2)
+    try:
+        _run(parser, args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Run the network file on the test set and print the report of the parsed command line."""
+    from golden.data import load_dataset
+
     network = load_network(args.network)
     dataset = args.dataset or network.source.get("dataset")
     if dataset is None:
         parser.error("the network file names no data set; pass --dataset")
     test = load_dataset(dataset, "test")
+    check_dataset(args.network, network, test)
     pixels, labels = test.pixels[: args.limit], test.labels[: args.limit]
     accuracy, statistics = evaluate(network, pixels, labels, batch_size=args.batch_size)
     if args.json:

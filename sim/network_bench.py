@@ -17,6 +17,7 @@ the labels, the cycles per image and the wall time to ``result.json``.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -293,12 +294,13 @@ def bench_network_file(
     Raises ``AssertionError`` on any mismatch between the RTL and the golden model.
     """
     from golden.data import load_dataset
-    from golden.integer_network import run
+    from golden.integer_network import check_dataset, run
     from golden.network_format import load_network
     from tmn_hw.network import network_spec
 
     network = load_network(path)
     test = load_dataset(dataset, "test")
+    check_dataset(path, network, test)
     if not 1 <= images <= len(test):
         raise ValueError(f"images must be in [1, {len(test)}] for the {dataset} test set, not {images}")
     pixels, labels = test.pixels[:images], test.labels[:images]
@@ -338,8 +340,20 @@ def bench_network_file(
     return summary
 
 
-def main(argv=None) -> None:
-    import argparse
+def _probability(text: str) -> float:
+    """Parse a probability in [0, 1) for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), not {text}")
+    return value
+
+
+def _parse_args(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    from golden.data import DATASETS
+    from sim.launch import SIMULATORS
 
     parser = argparse.ArgumentParser(
         prog="python -m sim.network_bench",
@@ -347,31 +361,62 @@ def main(argv=None) -> None:
         "test images, on Icarus Verilog and Verilator, and print accuracy and cycles per image.",
     )
     parser.add_argument("network", type=Path, help="integer network file written by python -m golden.export")
-    parser.add_argument("--dataset", default=None, help="test set (default: the one the network file names)")
+    parser.add_argument(
+        "--dataset", choices=DATASETS, default=None, help="test set (default: the one the network file names)"
+    )
     parser.add_argument("--images", type=int, default=200, help="test images to run (default: 200)")
     parser.add_argument(
-        "--simulators", nargs="+", default=["icarus", "verilator"], help="simulators (default: icarus verilator)"
+        "--simulators",
+        nargs="+",
+        choices=SIMULATORS,
+        default=list(SIMULATORS),
+        help=f"simulators (default: {' '.join(SIMULATORS)})",
     )
-    parser.add_argument("--idle", type=float, default=0.2, help="chance of an idle input cycle (default: 0.2)")
-    parser.add_argument("--stall", type=float, default=0.2, help="chance of a stalled output cycle (default: 0.2)")
+    parser.add_argument(
+        "--idle", type=_probability, default=0.2, help="chance of an idle input cycle, in [0, 1) (default: 0.2)"
+    )
+    parser.add_argument(
+        "--stall", type=_probability, default=0.2, help="chance of a stalled output cycle, in [0, 1) (default: 0.2)"
+    )
     parser.add_argument("--build-dir", type=Path, default=Path("build/sim/network"), help="build directory root")
     parser.add_argument("--out", type=Path, default=None, help="also write the summary to this JSON file")
     args = parser.parse_args(argv)
+    if args.images < 1:
+        parser.error(f"--images must be >= 1, not {args.images}")
+    return parser, args
 
+
+def main(argv=None) -> None:
+    from golden.data import load_dataset
+    from golden.integer_network import check_dataset
     from golden.network_format import load_network
 
-    dataset = args.dataset or load_network(args.network).source.get("dataset")
-    if dataset is None:
-        parser.error("the network file names no data set; pass --dataset")
-    summary = bench_network_file(
-        args.network,
-        dataset=dataset,
-        images=args.images,
-        simulators=args.simulators,
-        build_root=args.build_dir,
-        idle_probability=args.idle,
-        stall_probability=args.stall,
-    )
+    parser, args = _parse_args(argv)
+    try:
+        network = load_network(args.network)
+        dataset = args.dataset or network.source.get("dataset")
+        if dataset is None:
+            parser.error("the network file names no data set; pass --dataset")
+        test = load_dataset(dataset, "test")
+        check_dataset(args.network, network, test)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    if args.images > len(test):
+        parser.error(f"--images must be at most {len(test)}, the size of the {dataset} test set, not {args.images}")
+
+    try:
+        summary = bench_network_file(
+            args.network,
+            dataset=dataset,
+            images=args.images,
+            simulators=args.simulators,
+            build_root=args.build_dir,
+            idle_probability=args.idle,
+            stall_probability=args.stall,
+        )
+    except ValueError as error:
+        # For example a network the hardware top cannot build (tmn_hw.network.network_spec).
+        parser.error(str(error))
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out is not None:

@@ -9,8 +9,10 @@ import pytest
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--timesteps", "0"], "--timesteps must be >= 1, not 0"),
-        (["--precharge", "-1"], "--precharge must be >= 0, not -1"),
+        (["--timesteps", "0"], "--timesteps must be in [1, 30], not 0"),
+        (["--quick", "-T", "70"], "--timesteps must be in [1, 30], not 70: the network file format stores T in [1, 30]"),
+        (["--precharge", "-1"], "--precharge must be in [0, 30], not -1"),
+        (["--precharge", "31"], "--precharge must be in [0, 30], not 31: the network file format stores P in [0, 30]"),
         (["--images", "0"], "--images must be >= 1, not 0"),
         (["--simulator", "xsim"], "invalid choice: 'xsim'"),
     ],

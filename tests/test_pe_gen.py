@@ -63,7 +63,7 @@ def test_write_verilog_keeps_old_file_on_error(tmp_path):
     "args, message",
     [
         (["pe", "--threshold", "0"], "threshold must be an integer >= 1, not 0"),
-        (["pe", "--max-precharge", "63"], r"max_precharge must be an integer in [0, 62], not 63"),
+        (["pe", "--max-precharge", "63"], "--max-precharge must be an integer in [0, 62], not 63"),
         (["pe", "--membrane-width", "4"], "membrane_width must be in ["),
         (["if-pe", "--input-width", "3"], "input_width must hold the threshold 64, not 3; use input_width >= 8"),
     ],

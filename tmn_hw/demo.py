@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from golden.network_format import MAX_PRECHARGE, MAX_TIMESTEPS
+
 __all__ = ["main"]
 
 # The hardware network top supports fully connected networks, so the demo trains the MLP.
@@ -48,18 +50,23 @@ def _parse_args(argv):
         description="Train, convert, export, generate and verify a TMN network on Fashion-MNIST.",
     )
     parser.add_argument("--quick", action="store_true", help="one training epoch, fewer images: a few minutes")
-    parser.add_argument("--timesteps", "-T", type=int, default=5, help="input steps T (default 5)")
-    parser.add_argument("--precharge", "-P", type=int, default=1, help="pre-charge steps P (default 1)")
+    parser.add_argument("--timesteps", "-T", type=int, default=5,
+                        help=f"input steps T, 1..{MAX_TIMESTEPS} (default 5)")
+    parser.add_argument("--precharge", "-P", type=int, default=1,
+                        help=f"pre-charge steps P, 0..{MAX_PRECHARGE} (default 1)")
     parser.add_argument("--images", type=int, help="test images run through the RTL (default 200, 10 with --quick)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"),
                         help="RTL simulator (default verilator; icarus with --quick, which skips the "
                         "minutes-long Verilator build of the network)")
     parser.add_argument("--work", default="build/demo", help="directory for every file the demo writes")
     args = parser.parse_args(argv)
-    if args.timesteps < 1:
-        parser.error(f"--timesteps must be >= 1, not {args.timesteps}")
-    if args.precharge < 0:
-        parser.error(f"--precharge must be >= 0, not {args.precharge}")
+    # The export step writes a network file, which stores T in [1, 30] and P in [0, 30].
+    if not 1 <= args.timesteps <= MAX_TIMESTEPS:
+        parser.error(f"--timesteps must be in [1, {MAX_TIMESTEPS}], not {args.timesteps}: the network file "
+                     f"format stores T in [1, {MAX_TIMESTEPS}]")
+    if not 0 <= args.precharge <= MAX_PRECHARGE:
+        parser.error(f"--precharge must be in [0, {MAX_PRECHARGE}], not {args.precharge}: the network file "
+                     f"format stores P in [0, {MAX_PRECHARGE}]")
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be >= 1, not {args.images}")
     return args

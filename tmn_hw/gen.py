@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
 from tmn_hw.if_pe import IFProcessingElement, minimum_if_membrane_width
-from tmn_hw.pe import TMNProcessingElement, minimum_membrane_width
+from tmn_hw.pe import MAX_PRECHARGE, MAX_TIMESTEPS, TMNProcessingElement, minimum_membrane_width
 from tmn_hw.verilog import write_verilog
 
 __all__ = ["build_parser", "main"]
@@ -22,6 +23,29 @@ __all__ = ["build_parser", "main"]
 logger = logging.getLogger("tmn_hw.gen")
 
 DEFAULT_DIRECTORY = Path("build/verilog")
+
+# A simple (unescaped) Verilog identifier.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _check_name(parser: argparse.ArgumentParser, name: str) -> None:
+    if not _IDENTIFIER.fullmatch(name):
+        parser.error(
+            f"--name must be a Verilog identifier (a letter or _, then letters, digits, _ or $), not {name!r}"
+        )
+
+
+def _check_range(parser: argparse.ArgumentParser, option: str, value: int, minimum: int, maximum: int | None) -> None:
+    if value < minimum or (maximum is not None and value > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        parser.error(f"{option} must be an integer {allowed}, not {value}")
+
+
+def _check_common_flags(parser: argparse.ArgumentParser, args) -> None:
+    """Reject flags the default membrane width cannot be computed from, and invalid module names."""
+    _check_name(parser, args.name)
+    _check_range(parser, "--threshold", args.threshold, 1, None)
+    _check_range(parser, "--max-timesteps", args.max_timesteps, 1, MAX_TIMESTEPS)
 
 
 def _add_common_flags(parser: argparse.ArgumentParser, name: str, threshold: int) -> None:
@@ -37,9 +61,12 @@ def _add_common_flags(parser: argparse.ArgumentParser, name: str, threshold: int
         "--threshold", type=int, default=threshold, help=f"threshold V, an integer >= 1 (default: {threshold})"
     )
     parser.add_argument(
-        "--max-timesteps", type=int, default=8, help="largest number of input steps T per sample, 1..62 (default: 8)"
+        "--max-timesteps",
+        type=int,
+        default=8,
+        help=f"largest number of input steps T per sample, 1..{MAX_TIMESTEPS} (default: 8)",
     )
-    parser.add_argument("--name", default=name, help=f"Verilog module name (default: {name})")
+    parser.add_argument("--name", default=name, help=f"Verilog module name, an identifier (default: {name})")
     parser.add_argument(
         "--out", type=Path, default=None, help=f"output Verilog file (default: {DEFAULT_DIRECTORY}/NAME.v)"
     )
@@ -57,6 +84,9 @@ def _write(parser: argparse.ArgumentParser, args, build) -> Path:
 
 
 def _generate_pe(parser, args) -> Path:
+    _check_common_flags(parser, args)
+    _check_range(parser, "--max-precharge", args.max_precharge, 0, MAX_PRECHARGE)
+
     def build():
         width = args.membrane_width
         if width is None:
@@ -74,6 +104,8 @@ def _generate_pe(parser, args) -> Path:
 
 
 def _generate_if_pe(parser, args) -> Path:
+    _check_common_flags(parser, args)
+
     def build():
         width = args.membrane_width
         if width is None:
@@ -98,7 +130,10 @@ def add_pe_command(subparsers) -> None:
     )
     _add_common_flags(parser, "tmn_pe", 64)
     parser.add_argument(
-        "--max-precharge", type=int, default=4, help="largest number of pre-charge steps P, 0..62 (default: 4)"
+        "--max-precharge",
+        type=int,
+        default=4,
+        help=f"largest number of pre-charge steps P, 0..{MAX_PRECHARGE} (default: 4)",
     )
     parser.add_argument(
         "--gate",
@@ -125,12 +160,15 @@ def _generate_network(parser, args) -> Path:
     from golden.network_format import InvalidNetworkError, load_network
     from tmn_hw.network import NetworkTop, write_description
 
+    _check_name(parser, args.name)
     try:
         network = load_network(args.network)
-        top = NetworkTop.from_network(network)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, InvalidNetworkError) as error:
+        # Both messages name the file.
         parser.error(str(error))
-    except (InvalidNetworkError, TypeError, ValueError) as error:
+    try:
+        top = NetworkTop.from_network(network)
+    except (TypeError, ValueError) as error:
         parser.error(f"{args.network}: {error}")
     path = args.out / f"{args.name}.v"
     write_verilog(top, args.name, path)
@@ -151,7 +189,9 @@ def add_network_command(subparsers) -> None:
     parser.add_argument(
         "--network", type=Path, required=True, help="integer network file written by python -m golden.export"
     )
-    parser.add_argument("--name", default="tmn_network", help="Verilog module name (default: tmn_network)")
+    parser.add_argument(
+        "--name", default="tmn_network", help="Verilog module name, an identifier (default: tmn_network)"
+    )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_DIRECTORY, help=f"output directory (default: {DEFAULT_DIRECTORY})"
     )
