@@ -25,6 +25,9 @@ __all__ = ["encode_values", "format_report", "main"]
 
 DEFAULT_INT_THRESHOLD = 256
 MAX_INPUT_WIDTH = 62
+# The integer model (golden.integer.IntegerNeuronConfig) keeps 2^T and the membrane in int64.
+MAX_TIMESTEPS = 62
+MAX_PRECHARGE = 62
 
 JSON_KEYS = """\
 JSON output (--json), one object with the keys:
@@ -97,6 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_range(name: str, value, minimum: int, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], not {value!r}")
+
+
+def _integer_current(value: float, int_threshold: int, threshold: float) -> int:
+    """Return ``round(value * V / v)``; raise ``ValueError`` if it needs more than ``MAX_INPUT_WIDTH`` bits."""
+    scaled = value * int_threshold / threshold
+    # A float beyond 2^(MAX_INPUT_WIDTH - 1) is also too wide; checking it first keeps inf out of round().
+    if abs(scaled) < 2.0 ** (MAX_INPUT_WIDTH - 1):
+        current = round(scaled)
+        if current.bit_length() + 1 <= MAX_INPUT_WIDTH:
+            return current
+    bits = f"{abs(int(scaled)).bit_length() + 1} bits" if math.isfinite(scaled) else "more than 1024 bits"
+    raise ValueError(
+        f"value {value:g} gives an integer current round(x * V / v) of {bits} (V = {int_threshold}, "
+        f"v = {threshold:g}); the integer model takes at most {MAX_INPUT_WIDTH} bits, so use smaller values "
+        f"or a smaller --int-threshold"
+    )
+
+
 def encode_values(
     values: list[float],
     timesteps: int,
@@ -110,23 +134,24 @@ def encode_values(
 
     Raises ``ValueError`` for invalid parameters, naming the parameter.
     """
+    _check_range("timesteps", timesteps, 1, MAX_TIMESTEPS)
+    _check_range("precharge", precharge, 0, MAX_PRECHARGE)
     if isinstance(int_threshold, bool) or not isinstance(int_threshold, int) or int_threshold < 1:
         raise ValueError(f"int_threshold must be an integer >= 1, not {int_threshold!r}")
+    threshold_width = int_threshold.bit_length() + 1
+    if threshold_width > MAX_INPUT_WIDTH:
+        raise ValueError(
+            f"int_threshold = {int_threshold} needs {threshold_width} bits; the integer model takes at most "
+            f"{MAX_INPUT_WIDTH}, so use a smaller --int-threshold"
+        )
     neuron = TMN(threshold, timesteps, precharge, gate=relu)
     x = torch.tensor(values, dtype=torch.float64)
     float_digits = neuron(x.expand(timesteps, -1))
     float_decoded = neuron.decode(float_digits)
 
-    currents = [round(value * int_threshold / threshold) for value in values]
+    currents = [_integer_current(value, int_threshold, threshold) for value in values]
     largest = max([int_threshold] + [abs(current) for current in currents])
     input_width = largest.bit_length() + 1
-    if input_width > MAX_INPUT_WIDTH:
-        widest = max(range(len(values)), key=lambda index: abs(currents[index]))
-        raise ValueError(
-            f"value {values[widest]} gives the integer current "
-            f"{currents[widest]}, which needs {input_width} bits; the integer model takes at most "
-            f"{MAX_INPUT_WIDTH}, so use smaller values or a smaller --int-threshold"
-        )
     if membrane_width is None:
         membrane_width = required_membrane_width(
             timesteps, precharge, int_threshold, in_range_input_max(precharge, int_threshold)

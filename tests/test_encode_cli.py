@@ -151,15 +151,17 @@ def test_help_documents_every_json_key():
 def test_invalid_argument_exits_with_message():
     result = run_cli("0.5", "--timesteps", "0")
     assert result.returncode == 2
-    assert "error: timesteps must be an integer >= 1, not 0" in result.stderr
+    assert "error: timesteps must be an integer in [1, 62], not 0" in result.stderr
     assert result.stdout == ""
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["0.5", "--precharge", "-1"], r"precharge must be an integer >= 0, not -1"),
+        (["0.5", "--precharge", "-1"], r"precharge must be an integer in \[0, 62\], not -1"),
+        (["0.5", "--precharge", "63"], r"precharge must be an integer in \[0, 62\], not 63"),
         (["0.5", "--timesteps", "70"], r"timesteps must be an integer in \[1, 62\], not 70"),
+        (["0.5", "-T", "-1"], r"timesteps must be an integer in \[1, 62\], not -1"),
         (["0.5", "--threshold", "0"], r"threshold must be a number > 0 or a tensor of them, not 0\.0"),
         (["0.5", "--threshold", "nan"], r"argument --threshold: value must be finite, not 'nan'"),
         (["inf"], r"argument VALUE: value must be finite, not 'inf'"),
@@ -171,7 +173,19 @@ def test_invalid_argument_exits_with_message():
             r"membrane_width = 4 is too small for T = 4, P = 1, threshold = 256 and in-range inputs; "
             r"use membrane_width >= 11",
         ),
-        (["1e30"], r"value 1e\+30 gives the integer current \d+, which needs 109 bits; the integer model takes"),
+        (
+            ["1e30"],
+            r"value 1e\+30 gives an integer current round\(x \* V / v\) of 109 bits \(V = 256, v = 1\); "
+            r"the integer model takes at most 62 bits, so use smaller values or a smaller --int-threshold$",
+        ),
+        (["1e300"], r"value 1e\+300 gives an integer current round\(x \* V / v\) of 1006 bits \(V = 256, v = 1\)"),
+        (["1e308"], r"value 1e\+308 gives an integer current round\(x \* V / v\) of more than 1024 bits"),
+        (["0.5", "--threshold", "1e-320"], r"value 0\.5 gives an integer current .* of more than 1024 bits"),
+        (
+            ["0.5", "--int-threshold", str(2**62)],
+            r"int_threshold = 4611686018427387904 needs 64 bits; the integer model takes at most 62, "
+            r"so use a smaller --int-threshold",
+        ),
         ([], r"the following arguments are required: VALUE"),
     ],
 )
@@ -179,4 +193,6 @@ def test_argument_errors(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(arguments)
     assert exit_info.value.code == 2
-    assert re.search(message, capsys.readouterr().err)
+    error = capsys.readouterr().err
+    assert re.search(message, error, re.M)
+    assert not re.search(r"\d{30}", error), "the message prints a huge integer"
