@@ -106,9 +106,9 @@ def _check_range(name: str, value, minimum: int, maximum: int) -> None:
 
 
 def _integer_current(value: float, int_threshold: int, threshold: float) -> int:
-    """Return ``round(value * V / v)``; raise ``ValueError`` if it needs more than ``MAX_INPUT_WIDTH`` bits."""
+    """Return ``round(value * V / v)``, or raise ``ValueError`` if it needs more than ``MAX_INPUT_WIDTH`` bits."""
     scaled = value * int_threshold / threshold
-    # A float beyond 2^(MAX_INPUT_WIDTH - 1) is also too wide; checking it first keeps inf out of round().
+    # Checking the float first keeps inf out of round(), which raises OverflowError on it.
     if abs(scaled) < 2.0 ** (MAX_INPUT_WIDTH - 1):
         current = round(scaled)
         if current.bit_length() + 1 <= MAX_INPUT_WIDTH:

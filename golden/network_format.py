@@ -38,9 +38,9 @@ LAYER_KINDS = ("dense", "conv2d")
 LAYER_ROLES = ("input", "hidden", "output")
 PRE_OPS = ("sum_pool2d", "flatten")
 MAX_TIMESTEPS = 30
-"""Largest T a network file stores; T is in [1, MAX_TIMESTEPS]."""
+"""Largest T that a network file stores: T is in [1, MAX_TIMESTEPS]."""
 MAX_PRECHARGE = 30
-"""Largest P a network file stores; P is in [0, MAX_PRECHARGE]."""
+"""Largest P that a network file stores: P is in [0, MAX_PRECHARGE]."""
 
 
 class InvalidNetworkError(ValueError):
