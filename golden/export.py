@@ -309,7 +309,7 @@ def _size_membranes(network: IntegerNetwork, pixels: np.ndarray, saturation: flo
         cap = _saturation_width(layer.threshold, network.precharge, saturation)
         sized[layer.name] = max(min(seen, cap), _in_range_width(network, layer))
         logger.info(
-            "layer %s: largest |u| %d on calibration, membrane width %d bits "
+            "layer %s: largest |u| %d on calibration with wide membranes, membrane width %d bits "
             "(at most %d to saturate at %g full thresholds, at least %d for in-range inputs)",
             layer.name, stat.max_membrane, sized[layer.name], cap, saturation, _in_range_width(network, layer),
         )
