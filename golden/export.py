@@ -46,6 +46,7 @@ from golden.network_format import (
     IntegerNetwork,
     current_bound,
     signed_width,
+    timing_error,
 )
 
 __all__ = ["ExportError", "export_network", "main"]
@@ -355,12 +356,9 @@ def _parse_args(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Reject invalid options before any conversion work starts."""
-    if not 1 <= args.timesteps <= MAX_TIMESTEPS:
-        parser.error(f"--timesteps must be in [1, {MAX_TIMESTEPS}], not {args.timesteps}: the network file "
-                     f"format stores T in [1, {MAX_TIMESTEPS}]")
-    if not 0 <= args.precharge <= MAX_PRECHARGE:
-        parser.error(f"--precharge must be in [0, {MAX_PRECHARGE}], not {args.precharge}: the network file "
-                     f"format stores P in [0, {MAX_PRECHARGE}]")
+    message = timing_error(args.timesteps, args.precharge)
+    if message is not None:
+        parser.error(message)
     if not 2 <= args.weight_width <= 16:
         parser.error(f"--weight-width must be in [2, 16] bits, not {args.weight_width}")
     if not args.saturation >= 1:

@@ -27,7 +27,7 @@ from golden.progress import progress_bar
 from golden.integer import IntegerNeuronConfig, NeuronState, step
 from golden.network_format import IntegerLayer, IntegerNetwork, load_network
 
-__all__ = ["IntegerRun", "LayerStatistics", "check_dataset", "input_currents", "run"]
+__all__ = ["IntegerRun", "LayerStatistics", "check_dataset", "input_currents", "load_with_test_set", "run"]
 
 
 def _apply_pre_ops(layer: IntegerLayer, x: np.ndarray) -> np.ndarray:
@@ -226,6 +226,23 @@ def check_dataset(path, network: IntegerNetwork, dataset) -> None:
     )
 
 
+def load_with_test_set(path, dataset: str | None = None):
+    """Return the network in file ``path`` and the test split of ``dataset`` (default: the file's data set).
+
+    Raises ``ValueError`` when the file names no data set and ``dataset`` is
+    None, or when the test images do not fit the network (``check_dataset``).
+    """
+    from golden.data import load_dataset
+
+    network = load_network(path)
+    dataset = dataset or network.source.get("dataset")
+    if dataset is None:
+        raise ValueError(f"{path}: the network file names no data set; pass --dataset")
+    test = load_dataset(dataset, "test")
+    check_dataset(path, network, test)
+    return network, test
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m golden.integer_network",
@@ -252,14 +269,7 @@ def main(argv=None) -> None:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Run the network file on the test set and print the report of the parsed command line."""
-    from golden.data import load_dataset
-
-    network = load_network(args.network)
-    dataset = args.dataset or network.source.get("dataset")
-    if dataset is None:
-        parser.error("the network file names no data set; pass --dataset")
-    test = load_dataset(dataset, "test")
-    check_dataset(args.network, network, test)
+    network, test = load_with_test_set(args.network, args.dataset)
     pixels, labels = test.pixels[: args.limit], test.labels[: args.limit]
     accuracy, statistics = evaluate(network, pixels, labels, batch_size=args.batch_size)
     if args.json:
@@ -268,7 +278,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         print()
         return
     print(f"{args.network}: T = {network.timesteps}, P = {network.precharge}, latency {network.latency} steps")
-    print(f"integer network accuracy {accuracy:.2f}% on {len(labels)} {dataset} test images")
+    print(f"integer network accuracy {accuracy:.2f}% on {len(labels)} {test.name} test images")
     print_statistics(statistics, len(labels))
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TIMESTEPS",
     "load_network",
     "save_network",
+    "timing_error",
 ]
 
 FORMAT_NAME = "tmn-hw-network"
@@ -41,6 +42,17 @@ MAX_TIMESTEPS = 30
 """Largest T that a network file stores: T is in [1, MAX_TIMESTEPS]."""
 MAX_PRECHARGE = 30
 """Largest P that a network file stores: P is in [0, MAX_PRECHARGE]."""
+
+
+def timing_error(timesteps: int, precharge: int) -> str | None:
+    """Return the command-line error for a ``--timesteps`` or ``--precharge`` a network file cannot store, else None."""
+    if not 1 <= timesteps <= MAX_TIMESTEPS:
+        return (f"--timesteps must be in [1, {MAX_TIMESTEPS}], not {timesteps}: the network file format stores T in "
+                f"[1, {MAX_TIMESTEPS}]")
+    if not 0 <= precharge <= MAX_PRECHARGE:
+        return (f"--precharge must be in [0, {MAX_PRECHARGE}], not {precharge}: the network file format stores P in "
+                f"[0, {MAX_PRECHARGE}]")
+    return None
 
 
 class InvalidNetworkError(ValueError):

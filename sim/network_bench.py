@@ -387,20 +387,14 @@ def _parse_args(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
 
 
 def main(argv=None) -> None:
-    from golden.data import load_dataset
-    from golden.integer_network import check_dataset
-    from golden.network_format import load_network
+    from golden.integer_network import load_with_test_set
 
     parser, args = _parse_args(argv)
     try:
-        network = load_network(args.network)
-        dataset = args.dataset or network.source.get("dataset")
-        if dataset is None:
-            parser.error("the network file names no data set; pass --dataset")
-        test = load_dataset(dataset, "test")
-        check_dataset(args.network, network, test)
+        _, test = load_with_test_set(args.network, args.dataset)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
+    dataset = test.name
     if args.images > len(test):
         parser.error(f"--images must be at most {len(test)}, the size of the {dataset} test set, not {args.images}")
 

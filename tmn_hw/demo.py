@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from golden.network_format import MAX_PRECHARGE, MAX_TIMESTEPS
+from golden.network_format import MAX_PRECHARGE, MAX_TIMESTEPS, timing_error
 
 __all__ = ["main"]
 
@@ -61,12 +61,9 @@ def _parse_args(argv):
     parser.add_argument("--work", default="build/demo", help="directory for every file the demo writes")
     args = parser.parse_args(argv)
     # The export step writes a network file, which stores T in [1, 30] and P in [0, 30].
-    if not 1 <= args.timesteps <= MAX_TIMESTEPS:
-        parser.error(f"--timesteps must be in [1, {MAX_TIMESTEPS}], not {args.timesteps}: the network file "
-                     f"format stores T in [1, {MAX_TIMESTEPS}]")
-    if not 0 <= args.precharge <= MAX_PRECHARGE:
-        parser.error(f"--precharge must be in [0, {MAX_PRECHARGE}], not {args.precharge}: the network file "
-                     f"format stores P in [0, {MAX_PRECHARGE}]")
+    message = timing_error(args.timesteps, args.precharge)
+    if message is not None:
+        parser.error(message)
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be >= 1, not {args.images}")
     return args
