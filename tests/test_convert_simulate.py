@@ -162,3 +162,25 @@ def test_maxpool_listed_as_approximation():
         network = convert(model, [torch.rand(2, 1, 4, 4)], timesteps=4)
     assert len(network.approximations) == 1
     assert "max pooling on per-step spike values" in network.approximations[0]
+
+
+@pytest.mark.parametrize("coding", [Coding.TMN, Coding.RATE])
+def test_chunked_simulation_equals_one_pass(monkeypatch, coding):
+    # simulate() runs the batch in chunks of images; every readout and count must equal one whole-batch pass.
+    from golden.conversion import simulate
+
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 8), nn.ReLU(),
+        nn.Linear(8, 3),
+    ).eval()
+    x = torch.rand(13, 1, 8, 8)
+    network = convert(model, [x], timesteps=4, precharge=1, coding=coding)
+    assert [site.neurons for site in network.sites] == [4 * 8 * 8, 8]
+    monkeypatch.setattr(simulate, "SIMULATION_ELEMENTS", 10**9)
+    whole = network.simulate(x)
+    monkeypatch.setattr(simulate, "SIMULATION_ELEMENTS", 4 * 256 * 2)  # chunks of 2 images at T = 4, the last of 1
+    chunked = network.simulate(x)
+    assert torch.equal(chunked.outputs[4], whole.outputs[4])
+    assert chunked.counter.counts() == whole.counter.counts()
+    assert whole.counter.counts().spikes > 0
