@@ -247,9 +247,9 @@ class SpikingNetwork:
         context.predictive = self.predictive
         context.coding = self.coding
         context.counter = counter
-        # Images are independent, so the batch runs in chunks of about SIMULATION_ELEMENTS neurons per layer: a
+        # Images are independent, so the batch runs in chunks of about SIMULATION_ELEMENTS neurons per layer. A
         # conv on a few hundred rows of 28x28 maps costs 2 to 3 times more per row than on 100 (PyTorch 2.13, 2 CPU
-        # threads), while small layers run fastest in one pass.
+        # threads). Small layers run fastest in one pass.
         largest = max((site.neurons or 0 for site in self.sites), default=0)
         chunk = max(1, SIMULATION_ELEMENTS // (steps * largest)) if largest else len(x)
         parts = []
