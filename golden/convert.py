@@ -263,7 +263,9 @@ def evaluate(network: SpikingNetwork, loader, *, prefixes: list[int] | None = No
     counter = OperationCounter(network.coding.value, steps, network.precharge)
     images = ann_correct = 0
     snn_correct = {prefix: 0 for prefix in prefixes}
-    bar = progress_bar(loader, desc=f"{network.coding.value} T={steps}", disable=not progress)
+    # One rate-coded run of T steps also evaluates every shorter prefix, so its label gives the range.
+    label = f"T={steps}" if len(prefixes) == 1 else f"T={prefixes[0]}..{steps}"
+    bar = progress_bar(loader, desc=f"{network.coding.value} {label}", disable=not progress)
     for x, y in bar:
         ann_correct += int((network.ann(x).argmax(1) == y).sum())
         result = network.simulate(x, prefixes=prefixes if network.coding is Coding.RATE else None, counter=counter)
