@@ -126,7 +126,7 @@ def measure(
 ) -> dict:
     """Return the times (seconds), ratios and peak memory (MiB) of every case for one architecture.
 
-    ``meets_target`` says whether the TMN simulation costs at most ``target`` ANN passes per step.
+    ``meets_target`` is True when the TMN simulation costs at most ``target`` ANN passes per step.
     """
     common = (arch, dataset, batch, timesteps, precharge)
     results = {}
