@@ -308,11 +308,12 @@ def _size_membranes(network: IntegerNetwork, pixels: np.ndarray, saturation: flo
     for layer, stat in zip(neuron_layers, statistics):
         seen = signed_width(max(stat.max_membrane, 1))
         cap = _saturation_width(layer.threshold, network.precharge, saturation)
-        sized[layer.name] = max(min(seen, cap), _in_range_width(network, layer))
+        in_range = _in_range_width(network, layer)
+        sized[layer.name] = max(min(seen, cap), in_range)
         logger.info(
             "layer %s: largest |u| %d on calibration with wide membranes, membrane width %d bits "
             "(at most %d to saturate at %g full thresholds, at least %d for in-range inputs)",
-            layer.name, stat.max_membrane, sized[layer.name], cap, saturation, _in_range_width(network, layer),
+            layer.name, stat.max_membrane, sized[layer.name], cap, saturation, in_range,
         )
     layers = tuple(
         _replace(layer, membrane_width=sized[layer.name]) if layer.threshold is not None else layer

@@ -293,14 +293,10 @@ def bench_network_file(
     images and, per simulator, the RTL accuracy, cycles per image and wall time.
     Raises ``AssertionError`` on any mismatch between the RTL and the golden model.
     """
-    from golden.data import load_dataset
-    from golden.integer_network import check_dataset, run
-    from golden.network_format import load_network
+    from golden.integer_network import load_with_test_set, run
     from tmn_hw.network import network_spec
 
-    network = load_network(path)
-    test = load_dataset(dataset, "test")
-    check_dataset(path, network, test)
+    network, test = load_with_test_set(path, dataset)
     if not 1 <= images <= len(test):
         raise ValueError(f"images must be in [1, {len(test)}] for the {dataset} test set, not {images}")
     pixels, labels = test.pixels[:images], test.labels[:images]

@@ -7,7 +7,7 @@ import io
 from golden.progress import LOG_INTERVAL_S, progress_bar
 
 
-def test_bar_into_a_file_draws_only_start_and_end():
+def test_file_bar_draws_start_and_end():
     log = io.StringIO()  # not a terminal, like a CI log or `make experiments > log`
     bar = progress_bar(range(5000), desc="work", file=log)
     for step in bar:
