@@ -94,21 +94,30 @@ def _replace_relu_sites(gm: fx.GraphModule, context: _Context) -> tuple[list[Spi
     return sites, approximations
 
 
-def _analyse_layers(gm: fx.GraphModule) -> tuple[dict[str, tuple[str, str]], int]:
-    """Return the name and kind ("analog" or "synaptic") of each conv/linear module, and the graph's spiking depth.
+def _analyse_layers(gm: fx.GraphModule) -> tuple[dict[str, tuple[str, str]], int, bool]:
+    """Return the name and kind ("analog" or "synaptic") of each conv/linear module, the graph's spiking depth, and
+    whether the analog part of the network may run once per image rather than once per step.
 
     A layer is analog when a path from the input reaches it without crossing
     a spiking site. The depth is the largest number of spiking sites on any
-    path from the input to the output.
+    path from the input to the output. The analog part computes the same
+    currents at every step. So it may run once per image, unless an
+    operation combines its result with spikes or the output depends on it
+    directly.
     """
     analog: dict[fx.Node, bool] = {}
+    varying: dict[fx.Node, bool] = {}  # depends on the input at all, through spikes or not
     depth: dict[fx.Node, int] = {}
     kinds: dict[str, tuple[str, str]] = {}
     result_depth = 0
+    step_invariant = True
     for node in gm.graph.nodes:
         inputs = node.all_input_nodes
         is_site = node.op == "call_module" and isinstance(gm.get_submodule(node.target), SpikingSite)
         analog[node] = node.op == "placeholder" or (not is_site and any(analog[i] for i in inputs))
+        varying[node] = node.op == "placeholder" or any(varying[i] for i in inputs)
+        if not is_site and analog[node] and any(varying[i] and not analog[i] for i in inputs):
+            step_invariant = False  # analog currents meet spikes, as in a residual addition that skips a site
         depth[node] = max((depth[i] for i in inputs), default=0) + (1 if is_site else 0)
         if node.op == "call_module" and isinstance(gm.get_submodule(node.target), (nn.Conv2d, nn.Linear)):
             upstream_analog = any(analog[i] for i in inputs)
@@ -117,7 +126,8 @@ def _analyse_layers(gm: fx.GraphModule) -> tuple[dict[str, tuple[str, str]], int
                 kinds[node.target] = (label, "analog" if upstream_analog else "synaptic")
         if node.op == "output":
             result_depth = depth[node]
-    return kinds, result_depth
+            step_invariant = step_invariant and not analog[node]
+    return kinds, result_depth, step_invariant
 
 
 def _calibrate(network: SpikingNetwork, loader, statistic: tuple[str, float], batches: int | None, progress: bool):
@@ -219,7 +229,7 @@ def convert(
     sites, approximations = _replace_relu_sites(gm, context)
     for text in approximations:
         warnings.warn(f"approximate conversion: {text}")
-    layer_kinds, depth = _analyse_layers(gm)
+    layer_kinds, depth, step_invariant = _analyse_layers(gm)
     network = SpikingNetwork(
         gm,
         sites,
@@ -230,6 +240,7 @@ def convert(
         approximations=approximations,
         layer_kinds=layer_kinds,
         depth=depth,
+        step_invariant_input=step_invariant,
     )
     _calibrate(network, calibration_loader, (threshold, percentile), calibration_batches, progress)
     return network

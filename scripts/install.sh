@@ -8,9 +8,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-debian_packages=(iverilog yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist)
+# gcc builds the simulation's neuron kernel (golden/conversion/tmn_layer.c), g++ and make Verilator's models.
+debian_packages=(iverilog yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist gcc g++ make)
 # The command or file by which each package is detected, in the same order.
-debian_probes=(iverilog yosys nextpnr-ice40 icepack /usr/share/datasets/fashion-mnist)
+debian_probes=(iverilog yosys nextpnr-ice40 icepack /usr/share/datasets/fashion-mnist cc g++ make)
 
 missing=()
 for i in "${!debian_packages[@]}"; do

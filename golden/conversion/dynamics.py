@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["BLOCK", "if_digits", "tmn_digits"]
+__all__ = ["BLOCK", "check_layer", "if_digits", "tmn_digits"]
 
 # Neurons per block: the five float32 state tensors of a block take 640 KiB and stay in a core's L2 cache.
 BLOCK = 1 << 15
 
 
-def _check(z: torch.Tensor, threshold: float, timesteps: int) -> None:
+def check_layer(z: torch.Tensor, threshold: float, timesteps: int, precharge: int = 0) -> None:
+    """Raise ValueError unless ``z`` is ``[T, ...]``, ``threshold`` a number > 0 and ``precharge`` an integer >= 0."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
         raise ValueError(f"threshold must be a number > 0, not {threshold!r}")
     if z.dim() < 1 or z.shape[0] != timesteps:
         raise ValueError(f"input must have shape [T, ...] with T = {timesteps}, not {tuple(z.shape)}")
+    if isinstance(precharge, bool) or not isinstance(precharge, int) or precharge < 0:
+        raise ValueError(f"precharge must be an integer >= 0, not {precharge!r}")
 
 
 def tmn_digits(
@@ -41,9 +44,7 @@ def tmn_digits(
     Same dynamics and result as ``golden.neuron.TMN(threshold, timesteps,
     precharge, predictive=predictive, gate=gate)(z)`` with a scalar threshold.
     """
-    _check(z, threshold, timesteps)
-    if isinstance(precharge, bool) or not isinstance(precharge, int) or precharge < 0:
-        raise ValueError(f"precharge must be an integer >= 0, not {precharge!r}")
+    check_layer(z, threshold, timesteps, precharge)
     reset = float(threshold) * 2.0**precharge
     fire_level = reset * 0.5 if predictive else reset
     flat = z.reshape(timesteps, -1)
@@ -93,7 +94,7 @@ def if_digits(z: torch.Tensor, threshold: float, timesteps: int) -> torch.Tensor
     with a scalar threshold: the membrane starts at ``v / 2``, integrates,
     fires at ``u >= v`` and resets by ``v``.
     """
-    _check(z, threshold, timesteps)
+    check_layer(z, threshold, timesteps)
     threshold = float(threshold)
     flat = z.reshape(timesteps, -1)
     spikes = torch.empty_like(flat)

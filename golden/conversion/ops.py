@@ -26,6 +26,7 @@ Definitions, per image:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -175,6 +176,12 @@ class OperationCounter:
         signed = rows.sum(1).reshape(steps, batch).sum(1, dtype=torch.float64)
         self._add(entry, "positive_spikes", (spikes + signed) / 2)
         self._add(entry, "negative_spikes", (spikes - signed) / 2)
+
+    def add_spike_counts(self, name: str, neurons: int, positive: Sequence[int], negative: Sequence[int]) -> None:
+        """Record the positive and negative digits of each step of spiking layer ``name`` (``neurons`` per image)."""
+        entry = self._entry(name, "spiking", neurons)
+        self._add(entry, "positive_spikes", torch.as_tensor(positive, dtype=torch.float64))
+        self._add(entry, "negative_spikes", torch.as_tensor(negative, dtype=torch.float64))
 
     def add_synaptic(self, name: str, layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         """Record the spike-driven input ``x`` ``[T*B, ...]`` of conv or linear ``layer``."""

@@ -5,11 +5,16 @@ Simulation runs layer by layer with time folded into the batch: a tensor
 operation (conv, linear, pooling, flattening, residual addition) then acts on
 each step's spike trains ``v s[t]`` at once, and adds its bias at each of the
 T input steps. The image drives the first layer directly: the same analog
-input at every step. A spiking layer reshapes its input currents to
-``[T, B, ...]``, runs the neurons (TMN with the ReLU gate, or IF for rate
-coding; :mod:`golden.conversion.dynamics` computes the digits of
-:mod:`golden.neuron` with fewer memory passes) and passes on ``v`` times the
-output digits.
+input at every step. The analog part of the network (the layers before the
+first spiking layer) therefore runs once per image, ``[B, ...]``, unless its
+result meets spikes elsewhere (``step_invariant_input``). A spiking layer
+reshapes its input currents to ``[T, B, ...]`` (or repeats the ``[B, ...]``
+currents of the analog part at every step), runs the neurons (TMN with the
+ReLU gate, or IF for rate coding) and passes on ``v`` times the output
+digits. The TMN neurons run on the compiled kernel of
+:mod:`golden.conversion.native`; without a C compiler,
+:mod:`golden.conversion.dynamics` computes the same digits in PyTorch, and
+:mod:`golden.neuron` is the readable reference of both.
 The network output is the last layer's input currents read out with the
 neuron's step weights, ``2^(T-k) / (2^T - 1)`` for TMN and ``1 / T`` for IF.
 
@@ -35,6 +40,7 @@ from torch import fx, nn
 
 from golden.coding import Coding
 from golden.conversion.calibrate import MSE_SAMPLES_PER_BATCH, percentile, sample_positive
+from golden.conversion import native
 from golden.conversion.dynamics import if_digits, tmn_digits
 from golden.conversion.ops import OperationCounter, OperationCounts
 from golden.neuron import IF, TMN
@@ -123,9 +129,28 @@ class SpikingSite(nn.Module):
 
     def _spike(self, x: torch.Tensor) -> torch.Tensor:
         context = self._context
-        currents = x.reshape((context.timesteps, context.batch) + tuple(x.shape[1:]))
+        steps, batch = context.timesteps, context.batch
         if self.threshold is None:
             raise ValueError(f"spiking site {self.name!r} has no threshold; calibrate the network first")
+        # Rows [T * B, ...] contain one row per step and image. Rows [B, ...] come from the analog part of the
+        # network, which ran once per image because its currents are the same at every step.
+        step_invariant = x.shape[0] != steps * batch
+        if step_invariant and x.shape[0] != batch:
+            raise ValueError(f"spiking site {self.name!r} got {x.shape[0]} rows, not T * B = {steps * batch} or B = "
+                             f"{batch}; operations between spiking layers must act on each row alone")
+        step_shape = tuple(x.shape[1:])
+        if context.coding is Coding.TMN and x.dtype == torch.float32 and x.device.type == "cpu" and native.available():
+            values, counts = native.tmn_layer(
+                x if step_invariant else x.reshape((steps, batch) + step_shape), self.threshold, steps,
+                context.precharge, predictive=context.predictive, step_invariant=step_invariant,
+            )
+            if context.counter is not None:
+                context.counter.add_spike_counts(self.name, values[0, 0].numel(), counts.positive, counts.negative)
+            return values.reshape((steps * batch,) + step_shape)
+        if step_invariant:
+            currents = x.unsqueeze(0).expand((steps,) + tuple(x.shape))
+        else:
+            currents = x.reshape((steps, batch) + step_shape)
         if context.coding is Coding.TMN:
             digits = tmn_digits(
                 currents, self.threshold, context.timesteps, context.precharge, predictive=context.predictive
@@ -135,7 +160,7 @@ class SpikingSite(nn.Module):
         if context.counter is not None:
             context.counter.add_spikes(self.name, digits)
         # The digits tensor is this call's own, so scaling it in place saves allocating a second one.
-        return digits.mul_(self.threshold).reshape(x.shape)
+        return digits.mul_(self.threshold).reshape((steps * batch,) + step_shape)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, threshold={self.threshold}"
@@ -156,7 +181,8 @@ class SpikingNetwork:
     ANN (ReLU or quantised activations), ``simulate(x)`` the SNN.
     ``predictive`` (TMN only) set to False makes the neurons fire binary
     spikes at the full threshold ``2^P v``, the ablation without ternary
-    predictive spiking.
+    predictive spiking. ``step_invariant_input`` (set by the conversion's
+    graph analysis) lets the analog layers run once per image.
     """
 
     def __init__(
@@ -172,6 +198,7 @@ class SpikingNetwork:
         layer_kinds: dict[str, tuple[str, str]],
         depth: int,
         predictive: bool = True,
+        step_invariant_input: bool = False,
     ):
         self.graph_module = graph_module
         self.sites = sites
@@ -183,6 +210,7 @@ class SpikingNetwork:
         self.approximations = approximations
         self.layer_kinds = layer_kinds
         self.depth = depth
+        self.step_invariant_input = step_invariant_input
         self._install_hooks()
 
     @property
@@ -257,8 +285,11 @@ class SpikingNetwork:
             with torch.no_grad():
                 for images in x.split(chunk):
                     context.batch = len(images)
-                    shape = (steps * len(images),) + tuple(images.shape[1:])
-                    out = self.graph_module(images.unsqueeze(0).expand((steps,) + tuple(images.shape)).reshape(shape))
+                    rows = images
+                    if not self.step_invariant_input:
+                        shape = (steps * len(images),) + tuple(images.shape[1:])
+                        rows = images.unsqueeze(0).expand((steps,) + tuple(images.shape)).reshape(shape)
+                    out = self.graph_module(rows)
                     if not isinstance(out, torch.Tensor):
                         raise TypeError(f"the converted network must return one tensor, not {type(out).__name__}")
                     parts.append(out.reshape((steps, len(images)) + tuple(out.shape[1:])))
