@@ -7,9 +7,13 @@ test images
 
 - the ANN forward pass of the converted network (BatchNorm folded);
 - the T-step TMN simulation (``SpikingNetwork.simulate``, with its operation
-  counts), T + P neuron steps per layer;
+  counts), T + P neuron steps per layer, on the compiled neuron kernel of
+  :mod:`golden.conversion.native` where a C compiler is present;
+- the same simulation with the PyTorch neuron loop of
+  :mod:`golden.conversion.dynamics` in place of the kernel, as where no C
+  compiler is found;
 - the same simulation with the neurons of :mod:`golden.neuron`, the
-  readable reference, in place of :mod:`golden.conversion.dynamics`;
+  readable reference, in place of the kernel;
 - the T-step rate-coded (IF) simulation.
 
 One child process times all cases in turn, ``--repeats`` rounds after a
@@ -18,9 +22,10 @@ case's time is its median over the rounds, its ratio to the ANN the median
 of the per-round ratios.
 The figure of merit is ``snn_seconds / (T * ann_seconds)``: the cost of a
 T-step simulation in ANN forward passes per step. For its peak memory
-each case runs once more in a fresh child process: the growth of the
-process's maximum resident set size (``resource.getrusage``, KiB on Linux)
-from after building the network to after the run.
+each case runs again in a fresh child process, after a warm-up run and
+after returning freed heap memory to the system: the peak resident set size
+during the run above the resident set size before it (Linux with glibc;
+elsewhere the growth of ``resource.getrusage``'s maximum).
 
 Results go to ``results/bench/golden_speed.json``.
 """
@@ -28,6 +33,7 @@ Results go to ``results/bench/golden_speed.json``.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import multiprocessing
 import os
@@ -41,14 +47,15 @@ import time
 from unittest import mock
 
 import torch
+
+from golden.conversion import native
 from golden.progress import progress_bar
 
 __all__ = ["CASES", "TARGET_RATIO", "main", "measure"]
 
 # A T-step TMN simulation should cost at most this many ANN forward passes per step.
-# NOTE: the reference CNN costs about 2.2 ANN passes per step on an idle 2-core machine, so it misses this target.
 TARGET_RATIO = 1.5
-CASES = ("ann", "tmn", "tmn_reference_neurons", "rate")
+CASES = ("ann", "tmn", "tmn_pytorch_neurons", "tmn_reference_neurons", "rate")
 DEFAULT_OUTPUT = pathlib.Path("results/bench/golden_speed.json")
 SEED = 0
 
@@ -69,27 +76,67 @@ def _network(arch: str, dataset: str, batch: int, timesteps: int, precharge: int
 def _run_case(case: str, network, x) -> None:
     if case == "ann":
         network.ann(x)
+    elif case == "tmn_pytorch_neurons":
+        with mock.patch("golden.conversion.native.available", lambda: False):
+            network.simulate(x)
     elif case == "tmn_reference_neurons":
         from golden.neuron import TMN
 
         def reference(z, threshold, timesteps, precharge, *, predictive=True):
             return TMN(threshold, timesteps, precharge, predictive=predictive)(z)
 
-        with mock.patch("golden.conversion.simulate.tmn_digits", reference):
+        with mock.patch("golden.conversion.native.available", lambda: False), \
+                mock.patch("golden.conversion.simulate.tmn_digits", reference):
             network.simulate(x)
     else:
         network.simulate(x)
 
 
+def _resident_kib() -> tuple[int, int] | None:
+    """Return the current and peak resident set size (KiB) from /proc/self/status, or None where it is missing."""
+    try:
+        status = pathlib.Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "VmRSS" not in fields or "VmHWM" not in fields:
+        return None
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _reset_peak() -> bool:
+    """Return freed heap memory to the system and set the peak RSS to the current RSS; True if it worked (Linux)."""
+    try:
+        # Without the trim the run would reuse pages that earlier work freed but glibc kept, and its peak would hide.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        pathlib.Path("/proc/self/clear_refs").write_text("5")
+    except (OSError, AttributeError):
+        return False
+    return _resident_kib() is not None
+
+
 def _memory_child(arch, dataset, batch, timesteps, precharge, case, threads, queue) -> None:
-    """Build the network in this fresh process, run ``case`` once and put the growth of its peak RSS on ``queue``."""
+    """Build the network in this fresh process, run ``case`` once and put its peak RSS above the start on ``queue``.
+
+    On Linux with glibc the peak is reset to the current RSS before the run,
+    so the figure is the run's own. Elsewhere it is the growth of the
+    process's maximum RSS, which stays 0 while the run peaks below the peak
+    reached while building the network.
+    """
     torch.set_num_threads(threads)
     network, x = _network(arch, dataset, batch, timesteps, precharge, "rate" if case == "rate" else "tmn")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with torch.no_grad():
+    _run_case(case, network, x)  # a warm-up run builds the compiled kernel and PyTorch's one-time state
+    if _reset_peak():
+        method = "VmHWM after malloc_trim and clear_refs"
+        before, _ = _resident_kib()
         _run_case(case, network, x)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({"peak_memory_kib": after - before, "baseline_kib": before})
+        _, after = _resident_kib()
+    else:
+        method = "ru_maxrss growth"
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        _run_case(case, network, x)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"peak_memory_kib": after - before, "baseline_kib": before, "method": method})
 
 
 def _timing_child(arch, dataset, batch, timesteps, precharge, repeats, threads, queue) -> None:
@@ -140,6 +187,7 @@ def measure(
                 "rounds_seconds": times[case],
                 "peak_memory_mib": memory["peak_memory_kib"] / 1024,
                 "baseline_rss_mib": memory["baseline_kib"] / 1024,
+                "peak_memory_method": memory["method"],
             }
             bar.update()
     for case in CASES[1:]:
@@ -155,6 +203,7 @@ def measure(
         "precharge": precharge,
         "cases": results,
         "tmn_ann_passes_per_step": tmn_ratio,
+        "pytorch_neurons_speedup": results["tmn_pytorch_neurons"]["seconds"] / results["tmn"]["seconds"],
         "reference_speedup": results["tmn_reference_neurons"]["seconds"] / results["tmn"]["seconds"],
         "target_ann_passes_per_step": target,
         "meets_target": tmn_ratio <= target,
@@ -214,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "load_average_1min": os.getloadavg()[0],
+            "neuron_kernel": "compiled" if native.available() else "pytorch",
         },
         "runs": runs,
     }
@@ -224,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
               f"ANN {cases['ann']['seconds'] * 1e3:.1f} ms, TMN {cases['tmn']['seconds'] * 1e3:.1f} ms "
               f"= {run['tmn_ann_passes_per_step']:.2f} x T ANN passes "
               f"(target <= {run['target_ann_passes_per_step']}), "
+              f"PyTorch neurons {cases['tmn_pytorch_neurons']['ann_passes_per_step']:.2f} x T, "
               f"reference neurons {cases['tmn_reference_neurons']['ann_passes_per_step']:.2f} x T, "
               f"rate {cases['rate']['ann_passes_per_step']:.2f} x T; "
               f"peak memory ANN {cases['ann']['peak_memory_mib']:.0f} MiB, TMN {cases['tmn']['peak_memory_mib']:.0f} MiB")

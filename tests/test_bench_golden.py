@@ -18,7 +18,9 @@ def test_bench_writes_all_fields(tmp_path, capsys):
     assert [path.name for path in output.parent.iterdir()] == ["golden_speed.json"]  # no temporary file left
     payload = json.loads(output.read_text())
     assert payload["command"].startswith("python -m golden.bench --arch mlp")
-    assert set(payload["machine"]) == {"processor", "cpu_count", "threads", "python", "torch", "load_average_1min"}
+    assert set(payload["machine"]) == {
+        "processor", "cpu_count", "threads", "python", "torch", "load_average_1min", "neuron_kernel"}
+    assert payload["machine"]["neuron_kernel"] == "compiled"
     (run,) = payload["runs"]
     assert (run["arch"], run["dataset"], run["batch"], run["timesteps"], run["precharge"]) == ("mlp", "digits", 4, 2, 1)
     assert set(run["cases"]) == set(CASES)
@@ -26,6 +28,8 @@ def test_bench_writes_all_fields(tmp_path, capsys):
         assert result["seconds"] > 0, case
         assert result["peak_memory_mib"] >= 0, case
         assert result["baseline_rss_mib"] > 0, case
+        # Linux resets the peak before the run, so the figure is the run's own rather than 0 below an earlier peak.
+        assert result["peak_memory_method"] == "VmHWM after malloc_trim and clear_refs", case
         assert len(result["rounds_seconds"]) == 1, case
         assert result["seconds"] == result["rounds_seconds"][0], case
         if case != "ann":
@@ -35,6 +39,7 @@ def test_bench_writes_all_fields(tmp_path, capsys):
     assert run["target_ann_passes_per_step"] == TARGET_RATIO
     assert run["meets_target"] == (run["tmn_ann_passes_per_step"] <= TARGET_RATIO)
     assert run["reference_speedup"] > 0
+    assert run["pytorch_neurons_speedup"] > 0
 
 
 def test_bench_fails_when_the_target_is_missed(tmp_path, capsys):
