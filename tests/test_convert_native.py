@@ -137,3 +137,23 @@ def test_compiler_without_march_native(no_compiler, monkeypatch, tmp_path):
     z = _currents(3, 1000, seed=2)
     values, _ = native.tmn_layer(z, 0.8, 3, 1)
     assert torch.equal(values, TMN(0.8, 3, 1)(z) * 0.8)
+
+
+def test_kernel_in_forked_child(monkeypatch):
+    # A child forked after the parent used its thread pool runs the kernel on threads of its own.
+    import multiprocessing
+
+    monkeypatch.setattr(native, "MIN_NEURONS_PER_THREAD", 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    z = _currents(3, 1000, seed=8)
+    expected, _ = native.tmn_layer(z, 0.8, 3, 1)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_kernel_in_child, (z,)).get(timeout=60)
+    assert torch.equal(result, expected)
+
+
+def _kernel_in_child(z: torch.Tensor) -> torch.Tensor:
+    native.MIN_NEURONS_PER_THREAD = 1
+    torch.get_num_threads = lambda: 2
+    values, _ = native.tmn_layer(z, 0.8, 3, 1)
+    return values

@@ -142,7 +142,8 @@ def available() -> bool:
 
 
 @functools.cache
-def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+def _pool(process: int, threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    # Keyed by process id too: a forked child inherits the cached pool but not its threads.
     return concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tmn-layer")
 
 
@@ -189,6 +190,6 @@ def tmn_layer(
     if threads == 1:
         run(0)
     else:
-        list(_pool(threads).map(run, range(threads)))
+        list(_pool(os.getpid(), threads).map(run, range(threads)))
     totals = counts.sum(0)
     return out, SpikeCounts(totals[0], totals[1])
