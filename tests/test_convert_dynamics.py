@@ -52,9 +52,9 @@ def test_if_digits_equal_reference(monkeypatch, block):
 
 
 def test_dynamics_reject_bad_threshold():
-    with pytest.raises(ValueError, match="threshold must be a number > 0, not -1.0"):
+    with pytest.raises(ValueError, match="threshold must be a finite number > 0, not -1.0"):
         tmn_digits(torch.zeros(2, 3), -1.0, 2, 1)
-    with pytest.raises(ValueError, match="threshold must be a number > 0, not 0"):
+    with pytest.raises(ValueError, match="threshold must be a finite number > 0, not 0"):
         if_digits(torch.zeros(2, 3), 0, 2)
 
 
@@ -66,3 +66,24 @@ def test_dynamics_reject_wrong_step_count():
 def test_tmn_digits_reject_negative_precharge():
     with pytest.raises(ValueError, match="precharge must be an integer >= 0, not -1"):
         tmn_digits(torch.zeros(2, 3), 1.0, 2, -1)
+
+
+@pytest.mark.parametrize("threshold, precharge, message", [
+    (float("inf"), 1, "threshold must be a finite number > 0, not inf"),
+    (float("nan"), 1, "threshold must be a finite number > 0, not nan"),
+    (1.0, 200, r"the reset 2\^precharge \* threshold = 2\^200 \* 1.0 exceeds the largest float32, 3.403e\+38"),
+    (1.0, 2000, r"the reset 2\^precharge \* threshold = 2\^2000 \* 1.0 exceeds the largest float32"),
+])
+def test_tmn_digits_reject_reset_out_of_range(threshold, precharge, message):
+    with pytest.raises(ValueError, match=message):
+        tmn_digits(torch.zeros(2, 3), threshold, 2, precharge)
+
+
+@pytest.mark.parametrize("precharge", [0, 1, 2])
+@pytest.mark.parametrize("predictive", [True, False])
+def test_tmn_digits_ties_at_fire_level(precharge, predictive):
+    # Multiples of v / 4 put the membrane exactly on the fire levels, where >= and > differ.
+    generator = torch.Generator().manual_seed(precharge)
+    z = torch.randint(-6, 7, (5, 4000), generator=generator).float() * 0.25
+    assert torch.equal(tmn_digits(z, 1.0, 5, precharge, predictive=predictive),
+                       TMN(1.0, 5, precharge, predictive=predictive)(z))

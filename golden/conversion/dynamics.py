@@ -18,22 +18,34 @@ of the neuron loop, not by the convolutions, so they
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["BLOCK", "check_layer", "if_digits", "tmn_digits"]
 
 # Neurons per block: the five float32 state tensors of a block take 640 KiB and stay in a core's L2 cache.
 BLOCK = 1 << 15
+# The neurons compute in float32, so the reset 2^P v must not exceed this.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 def check_layer(z: torch.Tensor, threshold: float, timesteps: int, precharge: int = 0) -> None:
-    """Raise ValueError unless ``z`` is ``[T, ...]``, ``threshold`` a number > 0 and ``precharge`` an integer >= 0."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-        raise ValueError(f"threshold must be a number > 0, not {threshold!r}")
+    """Raise ValueError unless ``z`` is ``[T, ...]``, ``threshold`` a finite number > 0, ``precharge`` an integer >= 0
+    and the reset ``2^precharge * threshold`` a finite float32."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < math.inf:
+        raise ValueError(f"threshold must be a finite number > 0, not {threshold!r}")
     if z.dim() < 1 or z.shape[0] != timesteps:
         raise ValueError(f"input must have shape [T, ...] with T = {timesteps}, not {tuple(z.shape)}")
     if isinstance(precharge, bool) or not isinstance(precharge, int) or precharge < 0:
         raise ValueError(f"precharge must be an integer >= 0, not {precharge!r}")
+    try:
+        reset = math.ldexp(float(threshold), precharge)
+    except OverflowError:
+        reset = math.inf
+    if reset > FLOAT32_MAX:
+        raise ValueError(f"the reset 2^precharge * threshold = 2^{precharge} * {threshold!r} exceeds the largest "
+                         f"float32, {FLOAT32_MAX:.4g}; use a smaller precharge or threshold")
 
 
 def tmn_digits(

@@ -7,8 +7,8 @@ and counting the spikes reads the digits twice more. ``tmn_layer.c`` does
 the same float32 arithmetic in one pass per step and counts the spikes as it
 writes them.
 
-The library is compiled once per source, compiler and processor into the
-cache directory: ``$TMN_HW_CACHE``, else ``$XDG_CACHE_HOME/tmn-hw``, else
+The library is compiled once per source, compiler command and processor
+into the cache directory: ``$TMN_HW_CACHE``, else ``$XDG_CACHE_HOME/tmn-hw``, else
 ``~/.cache/tmn-hw``. It is written under a temporary name and renamed, so
 the file appears whole or not at all. Where no C compiler works (``$CC``,
 else ``cc``), :func:`available` returns False, one warning names the
@@ -40,14 +40,22 @@ from golden.conversion.dynamics import check_layer
 __all__ = ["SpikeCounts", "available", "library_path", "tmn_layer"]
 
 SOURCE = pathlib.Path(__file__).with_name("tmn_layer.c")
-# No -ffast-math and no contraction into fused multiply-adds: every operation rounds as in PyTorch.
-# -fno-trapping-math changes no result, it only lets the compiler vectorise the comparisons.
+# No -ffast-math and no contraction into fused multiply-adds, so every operation rounds as in PyTorch.
+# -fno-trapping-math changes no result. It only lets the compiler vectorise the comparisons.
 FLAGS = ("-O3", "-std=c11", "-shared", "-fPIC", "-ffp-contract=off", "-fno-trapping-math")
-# Wider vectors made the kernel 3.3 times faster on an AVX-512 Xeon with GCC 12. The library is built on and for the
-# machine that runs it; a compiler that rejects the option builds without it.
+# Wider vectors: in one measurement (250 k neurons, 6 steps, one thread, AVX-512 Xeon, GCC 12) the kernel ran 4.3
+# times faster with them. The library is built on and for the machine that runs it. A compiler that rejects the
+# option builds without it.
 NATIVE_FLAGS = ("-march=native",)
-# Neurons per call below which splitting a layer over threads costs more than it saves.
+# Neurons per thread below which a layer runs on one thread. An estimate of where the dispatch to a thread pool
+# costs more than it saves, not a measurement.
 MIN_NEURONS_PER_THREAD = 1 << 14
+# Seconds the compiler may take; it needs well under one.
+COMPILE_TIMEOUT = 300
+
+
+class CompilerError(RuntimeError):
+    """The C compiler could not start, failed or timed out."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +67,7 @@ class SpikeCounts:
 
 
 def _compiler() -> list[str]:
-    return shlex.split(os.environ.get("CC", "cc"))
+    return shlex.split(os.environ.get("CC") or "cc")
 
 
 def _cache_directory() -> pathlib.Path:
@@ -98,14 +106,16 @@ def _build(path: pathlib.Path) -> None:
         for flags in (FLAGS + NATIVE_FLAGS, FLAGS):
             command = _compiler() + list(flags) + ["-o", temporary, str(SOURCE)]
             try:
-                result = subprocess.run(command, capture_output=True, text=True, check=False)
+                result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=COMPILE_TIMEOUT)
             except OSError as error:
-                raise RuntimeError(f"{shlex.join(command)} could not start: {error}") from error
+                raise CompilerError(f"{shlex.join(command)} could not start: {error}") from error
+            except subprocess.TimeoutExpired as error:
+                raise CompilerError(f"{shlex.join(command)} timed out after {COMPILE_TIMEOUT} s") from error
             if result.returncode == 0:
                 os.replace(temporary, path)
                 return
-        raise RuntimeError(f"{shlex.join(command)} failed with exit status {result.returncode}: "
-                           f"{result.stderr.strip()}")
+        raise CompilerError(f"{shlex.join(command)} failed with exit status {result.returncode}: "
+                            f"{result.stderr.strip()}")
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -119,14 +129,12 @@ def _library() -> ctypes.CDLL | None:
         if not path.exists():
             _build(path)
         library = ctypes.CDLL(str(path))
-    except (OSError, RuntimeError) as error:
-        warnings.warn(
-            f"the compiled TMN kernel is unavailable ({error}); the simulation runs the slower PyTorch neuron "
-            "loop of golden.conversion.dynamics instead. Install a C compiler (Debian: apt-get install gcc) or "
-            "name one in $CC to get it.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    except CompilerError as error:
+        _warn_unavailable(error, "Install a C compiler (Debian: apt-get install gcc) or name one in $CC to get it.")
+        return None
+    except OSError as error:
+        _warn_unavailable(error, f"Set $TMN_HW_CACHE to a writable directory that allows executables, in place of "
+                                 f"{path.parent}, to get it.")
         return None
     function = library.tmn_layer
     pointer, int64, int32, single = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
@@ -134,6 +142,15 @@ def _library() -> ctypes.CDLL | None:
                          pointer, pointer]
     function.restype = None
     return library
+
+
+def _warn_unavailable(error: Exception, advice: str) -> None:
+    warnings.warn(
+        f"the compiled TMN kernel is unavailable ({error}). The simulation runs the slower PyTorch neuron loop of "
+        f"golden.conversion.dynamics instead. {advice}",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def available() -> bool:

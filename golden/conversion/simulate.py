@@ -285,6 +285,8 @@ class SpikingNetwork:
             with torch.no_grad():
                 for images in x.split(chunk):
                     context.batch = len(images)
+                    # NOTE: the analog layers' float32 sums may round differently on B rows than on T * B rows, so
+                    # a current within an ulp of a fire level may fire otherwise than with one row per step.
                     rows = images
                     if not self.step_invariant_input:
                         shape = (steps * len(images),) + tuple(images.shape[1:])
