@@ -1,10 +1,12 @@
 """Whole-layer TMN and IF dynamics for the conversion simulation, with few passes over memory per step.
 
 :mod:`golden.neuron` is the readable reference of both neurons. The
-functions here compute the same digits, bit for bit, for a scalar
-threshold, and ``tests/test_convert_dynamics.py`` checks them against it.
-On a CPU the simulation of a converted CNN is bound by the memory traffic
-of the neuron loop, not by the convolutions, so they
+functions here compute the same digits for a scalar threshold, bit for bit
+except that a negative spike blocked by the ReLU gate gives +0.0 where the
+reference gives -0.0; ``tests/test_convert_dynamics.py`` checks them
+against it. The simulation runs them where the compiled kernel of
+:mod:`golden.conversion.native` is unavailable. The neuron loop is bound
+by memory traffic, so they
 
 - run the neurons in blocks of ``BLOCK`` neurons, all steps of one block
   before the next, so that the state of a block stays in the cache;
