@@ -118,7 +118,8 @@ def _reset_peak() -> bool:
 
 
 def _memory_child(arch, dataset, batch, timesteps, precharge, case, threads, queue) -> None:
-    """Build the network in this fresh process, run ``case`` once and put its peak RSS above the start on ``queue``.
+    """Build the network in this fresh process, run ``case`` after a warm-up run and put its peak RSS above the start
+    on ``queue``.
 
     On Linux with glibc the peak is reset to the current RSS before the run,
     so the figure is the run's own. Elsewhere it is the growth of the

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-__all__ = ["BLOCK", "check_layer", "if_digits", "tmn_digits"]
+__all__ = ["BLOCK", "check_layer", "if_digits", "reset_and_fire_level", "tmn_digits"]
 
 # Neurons per block: the five float32 state tensors of a block take 640 KiB and stay in a core's L2 cache.
 BLOCK = 1 << 15
@@ -50,6 +50,13 @@ def check_layer(z: torch.Tensor, threshold: float, timesteps: int, precharge: in
                          f"float32, {FLOAT32_MAX:.4g}; use a smaller precharge or threshold")
 
 
+def reset_and_fire_level(threshold: float, precharge: int, predictive: bool) -> tuple[float, float]:
+    """Return the reset ``theta = 2^P v`` and the level at which a TMN fires: ``theta / 2``, or ``theta`` without
+    predictive spiking."""
+    reset = float(threshold) * 2.0**precharge
+    return reset, reset * 0.5 if predictive else reset
+
+
 def tmn_digits(
     z: torch.Tensor, threshold: float, timesteps: int, precharge: int, *, predictive: bool = True, gate: bool = True
 ) -> torch.Tensor:
@@ -59,8 +66,7 @@ def tmn_digits(
     precharge, predictive=predictive, gate=gate)(z)`` with a scalar threshold.
     """
     check_layer(z, threshold, timesteps, precharge)
-    reset = float(threshold) * 2.0**precharge
-    fire_level = reset * 0.5 if predictive else reset
+    reset, fire_level = reset_and_fire_level(threshold, precharge, predictive)
     flat = z.reshape(timesteps, -1)
     digits = torch.empty_like(flat)
     for start in range(0, flat.shape[1], BLOCK):

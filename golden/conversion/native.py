@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 import torch
 
-from golden.conversion.dynamics import check_layer
+from golden.conversion.dynamics import check_layer, reset_and_fire_level
 
 __all__ = ["SpikeCounts", "available", "library_path", "tmn_layer"]
 
@@ -189,8 +189,7 @@ def tmn_layer(
     step_shape = tuple(z.shape) if step_invariant else tuple(z.shape[1:])
     neurons = int(np.prod(step_shape, dtype=np.int64))
     out = torch.empty((timesteps,) + step_shape, dtype=torch.float32)
-    reset = float(threshold) * 2.0**precharge
-    fire_level = reset * 0.5 if predictive else reset
+    reset, fire_level = reset_and_fire_level(threshold, precharge, predictive)
     threads = max(1, min(torch.get_num_threads(), neurons // MIN_NEURONS_PER_THREAD))
     bounds = np.linspace(0, neurons, threads + 1).astype(np.int64)
     counts = np.zeros((threads, 2, timesteps), dtype=np.int64)

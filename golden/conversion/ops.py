@@ -167,17 +167,15 @@ class OperationCounter:
 
     def add_spikes(self, name: str, digits: torch.Tensor) -> None:
         """Record output digits ``[T, B, ...]`` of spiking layer ``name``."""
-        entry = self._entry(name, "spiking", digits[0, 0].numel())
         # Digits are 0 and +-1, so the sum of absolute values counts the spikes and the plain sum is positive
         # minus negative ones. Per sample and step both are exact in float32 below 2^24 neurons.
         steps, batch = digits.shape[:2]
         rows = digits.reshape(steps * batch, -1)
         spikes = torch.linalg.vector_norm(rows, ord=1, dim=1).reshape(steps, batch).sum(1, dtype=torch.float64)
         signed = rows.sum(1).reshape(steps, batch).sum(1, dtype=torch.float64)
-        self._add(entry, "positive_spikes", (spikes + signed) / 2)
-        self._add(entry, "negative_spikes", (spikes - signed) / 2)
+        self.add_spike_counts(name, digits[0, 0].numel(), (spikes + signed) / 2, (spikes - signed) / 2)
 
-    def add_spike_counts(self, name: str, neurons: int, positive: Sequence[int], negative: Sequence[int]) -> None:
+    def add_spike_counts(self, name: str, neurons: int, positive: Sequence[float], negative: Sequence[float]) -> None:
         """Record the positive and negative digits of each step of spiking layer ``name`` (``neurons`` per image)."""
         entry = self._entry(name, "spiking", neurons)
         self._add(entry, "positive_spikes", torch.as_tensor(positive, dtype=torch.float64))

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from golden.coding import Coding
-from golden.conversion.calibrate import MSE_SAMPLES_PER_BATCH, percentile, sample_positive
 from golden.conversion import native
+from golden.conversion.calibrate import MSE_SAMPLES_PER_BATCH, percentile, sample_positive
 from golden.conversion.dynamics import if_digits, tmn_digits
 from golden.conversion.ops import OperationCounter, OperationCounts
 from golden.neuron import IF, TMN
@@ -152,11 +152,9 @@ class SpikingSite(nn.Module):
         else:
             currents = x.reshape((steps, batch) + step_shape)
         if context.coding is Coding.TMN:
-            digits = tmn_digits(
-                currents, self.threshold, context.timesteps, context.precharge, predictive=context.predictive
-            )
+            digits = tmn_digits(currents, self.threshold, steps, context.precharge, predictive=context.predictive)
         else:
-            digits = if_digits(currents, self.threshold, context.timesteps)
+            digits = if_digits(currents, self.threshold, steps)
         if context.counter is not None:
             context.counter.add_spikes(self.name, digits)
         # The digits tensor is this call's own, so scaling it in place saves allocating a second one.
